@@ -1,0 +1,113 @@
+"""Data-layer speed, as ratios measured in one run (not a test: these machines are noisy).
+
+1. Mask decoding at 1920x1080: the lookup-table decoder against the earlier per-colour loop
+   (``np.all(mask == colour, -1)`` for each of the 27 colours). Target: at least 20x faster.
+2. Loader images/s at 256x512, with and without the prepared cache, from full-size (1080x1920)
+   JPEG/PNG sources in the idd-kaggle layout. Target: cached at least 5x faster.
+
+Usage: python benchmarks/bench_data.py [--json benchmarks/results/data.json] [--n 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from segcompress.data import IDD_LEVEL3, MaskDecoder, load_split, prepare_split
+from segcompress.data.io import read_mask
+from segcompress.data.synthetic import synthesize
+
+
+def per_colour_loop(rgb: np.ndarray) -> np.ndarray:
+    """The earlier scripts' decoder: one full-image comparison per colour (26 classes + void)."""
+    out = np.full(rgb.shape[:2], 255, dtype=np.uint8)
+    for class_id, colour in enumerate([*IDD_LEVEL3.colors, (0, 0, 0)]):
+        out[np.all(rgb == np.array(colour, dtype=np.uint8), axis=-1)] = min(class_id, 255)
+    return out
+
+
+def timeit(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_decoding(mask_rgb: np.ndarray, repeats: int) -> dict:
+    decoder = MaskDecoder(IDD_LEVEL3, "rgb")
+    decoder.decode(mask_rgb)  # build the lookup table outside the timing
+    lut = timeit(lambda: decoder.decode(mask_rgb), repeats)
+    loop = timeit(lambda: per_colour_loop(mask_rgb), max(3, repeats // 3))
+    return {"lut_ms": 1000 * lut, "loop_ms": 1000 * loop, "speedup": loop / lut}
+
+
+def bench_loader(root: Path, size: tuple[int, int], cache_dir: Path, passes: int) -> dict:
+    def rate(train: bool, use_cache: bool) -> float:
+        ds = load_split(
+            root, "train", img_size=size, train=train, use_cache=use_cache, cache_dir=cache_dir
+        )
+        assert (ds.cache is not None) == use_cache
+        ds[0]
+        start = time.perf_counter()
+        for _ in range(passes):
+            for i in range(len(ds)):
+                ds[i]
+        return passes * len(ds) / (time.perf_counter() - start)
+
+    t0 = time.perf_counter()
+    prepare_split(root, "train", img_size=size, cache_dir=cache_dir)
+    prepare_s = time.perf_counter() - t0
+    out = {"prepare_s": prepare_s}
+    for train in (False, True):
+        name = "train" if train else "eval"
+        plain, cached = rate(train, False), rate(train, True)
+        out[name] = {"uncached_img_s": plain, "cached_img_s": cached, "speedup": cached / plain}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/data.json"))
+    parser.add_argument("--n", type=int, default=24, help="full-size frames for the loader test")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "synth"
+        synthesize(root, n_train=args.n, n_val=1, size=(1080, 1920), seed=0)
+        mask = read_mask(next((root / "train/rgb_labels").glob("*.png")), "rgb")
+        decoding = bench_decoding(mask, repeats=15)
+        loader = bench_loader(root, (256, 512), Path(tmp) / "cache", passes=2)
+
+    result = {
+        "machine": {"threads": args.threads, "torch": torch.__version__},
+        "mask_decoding_1080x1920": decoding,
+        "loader_256x512_from_1080x1920": loader,
+    }
+    print("\n| measurement | value |\n|---|---|")
+    print(f"| mask decode 1920x1080, lookup table | {decoding['lut_ms']:.1f} ms |")
+    print(f"| mask decode 1920x1080, per-colour loop (27) | {decoding['loop_ms']:.1f} ms |")
+    print(f"| **decode speedup** (target >= 20x) | **{decoding['speedup']:.1f}x** |")
+    print(f"| cache build, {args.n} frames | {loader['prepare_s']:.1f} s |")
+    for name in ("eval", "train"):
+        r = loader[name]
+        print(f"| loader 256x512 {name}, uncached | {r['uncached_img_s']:.1f} img/s |")
+        print(f"| loader 256x512 {name}, cached | {r['cached_img_s']:.1f} img/s |")
+        print(f"| **cache speedup, {name}** (target >= 5x) | **{r['speedup']:.1f}x** |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    print(f"\nwritten {args.json}")
+
+
+if __name__ == "__main__":
+    main()

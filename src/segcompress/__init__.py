@@ -1,0 +1,26 @@
+"""segcompress: teacher training, knowledge distillation and edge deployment for driving scenes.
+
+The public API is imported lazily so ``segcompress --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "create_model", "list_models", "load_model"]
+
+_LAZY = {
+    "create_model": "segcompress.models.registry",
+    "list_models": "segcompress.models.registry",
+    "load_model": "segcompress.engine.checkpoint",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'segcompress' has no attribute {name!r}")

@@ -1,0 +1,81 @@
+"""The command line as a user meets it: help everywhere, versions, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from segcompress import __version__
+from segcompress.cli import build_parser, main
+
+
+def all_command_paths() -> list[list[str]]:
+    """Every subcommand path, e.g. ["data", "check"], found by walking the parser."""
+    paths: list[list[str]] = []
+
+    def walk(parser: argparse.ArgumentParser, prefix: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    paths.append([*prefix, name])
+                    walk(sub, [*prefix, name])
+
+    walk(build_parser(), [])
+    return paths
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"segcompress {__version__}"
+
+
+def test_python_dash_m_and_console_script_agree():
+    out = subprocess.run(
+        [sys.executable, "-m", "segcompress", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and __version__ in out.stdout
+
+
+def test_help_on_every_subcommand(capsys):
+    paths = all_command_paths()
+    assert ["data", "check"] in paths and ["data", "synth"] in paths
+    for path in paths:
+        with pytest.raises(SystemExit) as exit_:
+            main([*path, "--help"])
+        assert exit_.value.code == 0, path
+        assert "usage: segcompress " + " ".join(path) in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_missing_root_is_one_line_exit_1(tmp_path, capsys):
+    code = main(["data", "check", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "nope: no such folder" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    assert main(["--debug", "data", "check", str(tmp_path / "nope")]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "check", str(tmp_path), "--format", "coco"])
+    assert exit_.value.code == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "prepare", str(tmp_path), "--img-size", "0x5"])
+    assert exit_.value.code == 2
+    assert "--img-size" in capsys.readouterr().err
+    code = main(["data", "check", "--format", "folder", "--images", str(tmp_path)])
+    assert code == 2
+    assert "--format folder needs --masks, --classes" in capsys.readouterr().err

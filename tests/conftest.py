@@ -1,0 +1,28 @@
+"""Test-wide settings: one torch thread per xdist worker, and a private data cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_IDD_LITE = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "idd20k_lite"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # two workers on two cores: more threads only fight
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Never read or write the user's ~/.cache from tests."""
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def idd_lite_root() -> Path:
+    """The real IDD-Lite beside the project; skipped with a reason when absent."""
+    if not (SHARED_IDD_LITE / "leftImg8bit").is_dir():
+        pytest.skip(f"real IDD-Lite not found at {SHARED_IDD_LITE} (../shared is absent)")
+    return SHARED_IDD_LITE
