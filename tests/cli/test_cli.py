@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 
@@ -79,3 +80,25 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     code = main(["data", "check", "--format", "folder", "--images", str(tmp_path)])
     assert code == 2
     assert "--format folder needs --masks, --classes" in capsys.readouterr().err
+
+
+def test_synth_then_check_prepare_and_stats_through_the_idd_loader(tmp_path, capsys):
+    out = tmp_path / "synth"
+    assert (
+        main(["data", "synth", str(out), "--n-train", "4", "--n-val", "2", "--size", "64x128"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["data", "check", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "idd-kaggle"
+    assert {s: v["pairs"] for s, v in report["splits"].items()} == {"train": 4, "val": 2}
+    assert sum(c["pixels"] for c in report["splits"]["train"]["classes"]) > 0
+    cache = tmp_path / "cache"
+    assert (
+        main(["data", "prepare", str(out), "--img-size", "32x64", "--cache-dir", str(cache)]) == 0
+    )
+    assert "train: 4 pairs at 32x64" in capsys.readouterr().out
+    assert main(["data", "stats", str(out), "--json", "--cache-dir", str(cache)]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert len(stats["classes"]) == 26 and stats["images"] == 4
+    assert {"weight_median-freq", "weight_inverse-log"} <= set(stats["classes"][0])
