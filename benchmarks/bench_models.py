@@ -1,0 +1,217 @@
+"""Benchmark: CPU latency of every registered model through torch eager and ONNX Runtime.
+
+FP32 for all models (torch eager and ORT), INT8 (ORT static QDQ, per-channel weights, calibrated
+on synthetic inputs) for the students, at batch 1 with a fixed thread count. Prints a Markdown
+table with speed-ups relative to the teacher and writes JSON to ``benchmarks/results/models.json``.
+
+    .venv/bin/python benchmarks/bench_models.py [--img-size 256] [--threads 2] [--runs 20]
+
+Models are fused (BN and asymmetric branches folded) before timing and export, as deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    QuantFormat,
+    QuantType,
+    quant_pre_process,
+    quantize_static,
+)
+
+from segcompress.cli.common import size_arg
+from segcompress.models import create_model, fuse, list_models
+from segcompress.models.export import INPUT_NAME, export_onnx
+from segcompress.models.profile import count_flops, count_params, measure_latency
+
+RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
+TEACHER = "teacher"
+STUDENT_PREFIX = "student"
+
+
+class SyntheticReader(CalibrationDataReader):
+    """Calibration batches of smooth random images, normalised like real inputs (about N(0, 1)).
+
+    Smoothness (a random low-resolution field upsampled) gives activations spatial structure
+    closer to real photos than white noise does.
+    """
+
+    def __init__(self, img_size: tuple[int, int], samples: int, seed: int = 0) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        coarse = torch.randn(samples, 3, img_size[0] // 8, img_size[1] // 8, generator=generator)
+        fine = torch.randn(samples, 3, *img_size, generator=generator) * 0.3
+        images = torch.nn.functional.interpolate(coarse, size=img_size, mode="bilinear") + fine
+        self._batches: Iterator[np.ndarray] = iter(images.unsqueeze(1).numpy())
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {INPUT_NAME: batch}
+
+
+def quantize_int8(
+    fp32_path: Path, int8_path: Path, img_size: tuple[int, int], samples: int
+) -> None:
+    """Static QDQ, per-channel int8 weights, uint8 activations, MinMax calibration.
+
+    uint8 activations (U8S8) matter on x86: ORT's QDQ fusion there leaves a Conv whose input is a
+    *signed* 8-bit activation in FP32 (between DequantizeLinear and QuantizeLinear), so an S8S8
+    model measured here ran barely faster than FP32; U8S8 runs every Conv as QLinearConv.
+    """
+    prepared = int8_path.with_suffix(".prep.onnx")
+    # Symbolic shape inference cannot follow the dynamic padding arithmetic; ONNX shape
+    # inference and graph optimisation are enough for the quantizer.
+    quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
+    quantize_static(
+        prepared,
+        int8_path,
+        SyntheticReader(img_size, samples),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+
+
+def ort_session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ort_latency(
+    session: ort.InferenceSession, x: np.ndarray, runs: int, warmup: int
+) -> tuple[float, np.ndarray]:
+    """Median milliseconds of ``runs`` calls and the last output."""
+    out = None
+    for _ in range(warmup):
+        out = session.run(None, {INPUT_NAME: x})[0]
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = session.run(None, {INPUT_NAME: x})[0]
+        times.append((time.perf_counter() - start) * 1000.0)
+    assert out is not None
+    return statistics.median(times), out
+
+
+def bench_model(
+    name: str,
+    model: torch.nn.Module,
+    img_size: tuple[int, int],
+    *,
+    int8: bool,
+    threads: int,
+    runs: int,
+    warmup: int,
+    calib: int,
+    workdir: Path,
+) -> dict[str, Any]:
+    """One result row for ``model``: costs, latencies and (``int8``) INT8 agreement with FP32."""
+    model = fuse(model)
+    x = torch.randn(1, 3, *img_size, generator=torch.Generator().manual_seed(1))
+    row: dict[str, Any] = {
+        "name": name,
+        "model_args": getattr(model, "model_args", {}),
+        "params": count_params(model),
+        "flops": count_flops(model, img_size),
+        "torch_ms": measure_latency(model, img_size, runs=runs, warmup=warmup),
+    }
+    fp32_path = export_onnx(model, workdir / f"{name}.onnx")
+    row["ort_fp32_ms"], fp32_out = ort_latency(
+        ort_session(fp32_path, threads), x.numpy(), runs, warmup
+    )
+    row["ort_int8_ms"] = None
+    row["int8_pixel_agreement"] = None
+    if int8:
+        int8_path = workdir / f"{name}.int8.onnx"
+        quantize_int8(fp32_path, int8_path, img_size, calib)
+        row["ort_int8_ms"], int8_out = ort_latency(
+            ort_session(int8_path, threads), x.numpy(), runs, warmup
+        )
+        agreement = (int8_out.argmax(1) == fp32_out.argmax(1)).mean()
+        row["int8_pixel_agreement"] = round(float(agreement), 4)
+    return row
+
+
+def _ratio(num: float | None, den: float | None) -> str:
+    return f"{num / den:.1f}x" if num and den else "-"
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """Table with each model's costs and the teacher's latency divided by the model's."""
+    teacher = next((r for r in rows if r["name"] == TEACHER), None)
+    t_torch = teacher["torch_ms"] if teacher else None
+    t_ort = teacher["ort_fp32_ms"] if teacher else None
+    lines = [
+        "| model | params (M) | GFLOPs | torch FP32 ms | ORT FP32 ms | ORT INT8 ms "
+        "| teacher torch / best | teacher ORT FP32 / best | INT8 agreement |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        best = r["ort_int8_ms"] or r["ort_fp32_ms"]
+        int8 = f"{r['ort_int8_ms']:.1f}" if r["ort_int8_ms"] else "-"
+        agree = f"{r['int8_pixel_agreement']:.3f}" if r["int8_pixel_agreement"] else "-"
+        lines.append(
+            f"| {r['name']} | {r['params'] / 1e6:.3f} | {r['flops'] / 1e9:.2f} "
+            f"| {r['torch_ms']:.1f} | {r['ort_fp32_ms']:.1f} | {int8} "
+            f"| {_ratio(t_torch, best)} | {_ratio(t_ort, best)} | {agree} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--img-size", type=size_arg, default=(256, 256))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--calib", type=int, default=8, help="synthetic calibration images")
+    parser.add_argument("--models", default=None, help="comma-separated names (default: all)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)  # same random weights every run: INT8 agreement is comparable
+    names = args.models.split(",") if args.models else list_models()
+    # Teacher first, then students, then baselines: the table reads as ratios to the first row.
+    names.sort(key=lambda n: (n != TEACHER, not n.startswith(STUDENT_PREFIX), n))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [
+            bench_model(
+                name,
+                create_model(name),
+                args.img_size,
+                int8=name.startswith(STUDENT_PREFIX),
+                threads=args.threads,
+                runs=args.runs,
+                warmup=args.warmup,
+                calib=args.calib,
+                workdir=Path(tmp),
+            )
+            for name in names
+        ]
+    h, w = args.img_size
+    print(f"Latency at {h}x{w}, batch 1, {args.threads} threads (median of {args.runs} runs)")
+    print("FLOPs = 2 x MAC, conv/matmul only; models fused (BN and branches folded).\n")
+    print(markdown(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"img_size": [h, w], "threads": args.threads, "runs": args.runs, "batch": 1}
+    args.out.write_text(json.dumps({"config": meta, "models": rows}, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

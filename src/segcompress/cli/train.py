@@ -1,0 +1,398 @@
+"""``segcompress train | distill | evaluate | predict``.
+
+Training flags map one to one onto config keys (their ``dest`` is the dotted key) and default to
+"not given", so precedence is simply: defaults < checkpoint config (``--resume``) < ``--config``
+YAML < flags actually typed. The earlier project's spellings (``--root_path``, ``--img_size``,
+``--batch_size``) are accepted as aliases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from segcompress.cli.common import add_dataset_args, positive_int, size_arg
+from segcompress.errors import UsageError
+
+__all__ = ["register"]
+
+# Flags that steer the command rather than set a config value.
+_COMMAND_DESTS = {"command", "func", "debug", "config", "resume", "overwrite", "model_arg", "loss"}
+# Dataset flags from add_dataset_args and where they live in the config.
+_DATASET_DESTS = (
+    "root",
+    "format",
+    "level",
+    "void_as_class",
+    "classes",
+    "images",
+    "masks",
+    "image_suffix",
+    "mask_suffix",
+)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from exc
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """``base_width=8`` -> ("base_width", 8); the value is read as a YAML scalar."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _loss_spec(text: str) -> dict[str, float]:
+    """``ce=1,dice=0.5`` -> weights; loss terms not named get weight 0."""
+    spec: dict[str, float] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        try:
+            spec[key.strip()] = _non_negative_float(value) if sep else 1.0
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"--loss {text}: {exc}") from exc
+    return spec
+
+
+def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -> None:
+    parser.add_argument("--data", "--root_path", "--root", dest="root", help="dataset root folder")
+    add_dataset_args(parser, root_required=False)
+    run = parser.add_argument_group("run")
+    run.add_argument("--config", help="YAML config file (flags override its values)")
+    run.add_argument("--out", dest="out", help="run folder (checkpoints, logs, pictures)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    run.add_argument("--epochs", dest="epochs", type=positive_int)
+    run.add_argument("--batch", "--batch-size", "--batch_size", dest="batch", type=positive_int)
+    run.add_argument("--eval-every", dest="eval_every", type=positive_int, help="epochs")
+    run.add_argument(
+        "--patience",
+        type=_non_negative_int,
+        help="early stop after N epochs without a better val mIoU (0: off)",
+    )
+    run.add_argument("--amp", choices=("auto", "none", "bf16", "fp16"), help="mixed precision")
+    run.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--deterministic", action="store_true", help="reproducible kernels")
+    run.add_argument("--sync-bn", dest="sync_bn", action="store_true", help="DDP on CUDA")
+    run.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
+    run.add_argument(
+        "--samples", type=_non_negative_int, help="validation samples drawn (samples.png)"
+    )
+    data = parser.add_argument_group("data loading")
+    data.add_argument("--img-size", "--img_size", dest="data.img_size", type=size_arg)
+    data.add_argument("--workers", dest="data.workers", type=_non_negative_int)
+    data.add_argument("--train-split", dest="data.train_split")
+    data.add_argument("--val-split", dest="data.val_split")
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model", dest="model.name", help=f"registry name (default {default_model})"
+    )
+    model.add_argument(
+        "--model-arg",
+        dest="model_arg",
+        type=_key_value,
+        action="append",
+        metavar="KEY=VALUE",
+        help="model constructor argument, e.g. base_width=16 (repeatable)",
+    )
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--lr", dest="optim.lr", type=_positive_float)
+    optim.add_argument("--optimizer", dest="optim.name", choices=("adamw", "sgd"))
+    optim.add_argument("--weight-decay", dest="optim.weight_decay", type=_non_negative_float)
+    optim.add_argument("--schedule", dest="optim.schedule", choices=("cosine", "poly", "constant"))
+    optim.add_argument("--warmup-epochs", dest="optim.warmup_epochs", type=_non_negative_float)
+    optim.add_argument(
+        "--grad-clip", dest="optim.grad_clip", type=_non_negative_float, help="0: off"
+    )
+    loss = parser.add_argument_group("loss")
+    loss.add_argument(
+        "--loss", type=_loss_spec, help="weights of ce, dice, focal, lovasz, e.g. ce=1,dice=1"
+    )
+    loss.add_argument(
+        "--class-weights",
+        dest="loss.class_weights",
+        choices=("none", "median-freq", "inverse-log"),
+        help="cross-entropy class weights, computed from the training split",
+    )
+
+
+def _add_distill_args(parser: argparse.ArgumentParser) -> None:
+    kd = parser.add_argument_group("distillation")
+    kd.add_argument("--teacher", dest="distill.teacher", help="teacher checkpoint (best.pt)")
+    kd.add_argument("--kd", dest="distill.kd", help="KD terms: any of kl,cwd,feat,at")
+    kd.add_argument("--temperature", dest="distill.temperature", type=_positive_float)
+    kd.add_argument("--cwd-tau", dest="distill.cwd_tau", type=_positive_float)
+    for term in ("kd", "cwd", "feat", "at"):
+        kd.add_argument(f"--lambda-{term}", dest=f"distill.lambda_{term}", type=_non_negative_float)
+    kd.add_argument("--feature-loss", dest="distill.feature_loss", choices=("mse", "cosine"))
+
+
+def _suppress_defaults(parser: argparse.ArgumentParser) -> None:
+    """Leave flags that were not typed out of the namespace, so they cannot override the YAML.
+
+    Also names dotted destinations readably in --help (``LR`` rather than ``OPTIM.LR``).
+    """
+    for action in parser._actions:
+        if not action.required and action.dest not in ("help", "func"):
+            action.default = argparse.SUPPRESS
+        if "." in action.dest and action.metavar is None and action.nargs != 0:
+            action.metavar = action.dest.rsplit(".", 1)[1].upper()
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    given = {k: v for k, v in vars(args).items() if k not in _COMMAND_DESTS}
+    overrides = {(f"data.{k}" if k in _DATASET_DESTS else k): v for k, v in given.items()}
+    if overrides.get("optim.grad_clip") == 0:
+        overrides["optim.grad_clip"] = None
+    if "loss" in vars(args):
+        spec = args.loss
+        unknown = sorted(set(spec) - {"ce", "dice", "focal", "lovasz"})
+        if unknown:
+            raise UsageError(f"--loss: unknown term {unknown[0]}; use ce, dice, focal, lovasz")
+        for term in ("ce", "dice", "focal", "lovasz"):
+            overrides[f"loss.{term}"] = spec.get(term, 0.0)
+    return overrides
+
+
+def _resolve_config(args: argparse.Namespace, mode: str) -> tuple[Any, dict[str, Any] | None]:
+    from segcompress.config import (
+        ModelConfig,
+        TrainConfig,
+        apply_overrides,
+        load_config,
+    )
+    from segcompress.engine.run import resume_config
+
+    overrides = _overrides(args)
+    if mode == "distill":
+        base = TrainConfig(out="runs/student_kd", model=ModelConfig(name="student_s"))
+    else:
+        base = TrainConfig(out="runs/teacher")
+    state = None
+
+    def layer(cfg: TrainConfig) -> TrainConfig:
+        if getattr(args, "config", None):
+            cfg = load_config(args.config, cfg)
+        cfg = apply_overrides(cfg, overrides, "command line")
+        if getattr(args, "model_arg", None):
+            cfg.model.args = {**cfg.model.args, **dict(args.model_arg)}
+        return cfg
+
+    cfg = layer(base)
+    if getattr(args, "resume", False):
+        saved, state = resume_config(Path(cfg.out))
+        cfg = layer(saved)
+    if mode == "train" and cfg.distill.teacher is not None:
+        raise UsageError("this config names a teacher (distill.teacher); use `segcompress distill`")
+    if mode == "distill" and cfg.distill.teacher is None:
+        raise UsageError("distill needs --teacher CHECKPOINT (e.g. runs/teacher/best.pt)")
+    return cfg, state
+
+
+def _train(args: argparse.Namespace, mode: str) -> int:
+    from segcompress.engine.run import train_run
+
+    cfg, state = _resolve_config(args, mode)
+    row = train_run(cfg, resume_state=state, overwrite=getattr(args, "overwrite", False))
+    if row:
+        miou = row.get("best_miou")
+        best = f"best val mIoU {miou:.4f} (epoch {row['best_epoch']})" if miou else "no evaluation"
+        print(f"{mode}: {row['epoch']} epochs done, {best}; run in {cfg.out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from segcompress.cli.common import spec_from_args
+    from segcompress.data import load_split
+    from segcompress.data.dataset import list_pairs
+    from segcompress.data.masks import MaskDecoder
+    from segcompress.engine.checkpoint import (
+        checkpoint_classes,
+        load_checkpoint,
+        model_from_checkpoint,
+    )
+    from segcompress.engine.distributed import DistInfo, resolve_device
+    from segcompress.engine.evaluate import (
+        draw_samples,
+        evaluate,
+        evaluate_predictions,
+        torch_predictor,
+    )
+    from segcompress.metrics import compute_scores, format_table, scores_to_dict
+
+    if args.root is None and args.images is None:
+        raise UsageError("evaluate needs --data ROOT (or --images/--masks)")
+    if (args.model is None) == (args.predictions is None):
+        raise UsageError("evaluate needs either a MODEL checkpoint or --predictions DIR")
+    spec = spec_from_args(args)
+    samples = None  # what the sample grid needs, when a model is evaluated
+    if args.predictions is not None:
+        fmt, listing = list_pairs(spec, args.split)
+        decoder = MaskDecoder(fmt.classes, fmt.mask_kind, max_unknown=1.0)
+        matrix = evaluate_predictions(listing.pairs, Path(args.predictions), decoder)
+        classes = fmt.classes
+    else:
+        state = load_checkpoint(args.model)
+        if spec.format is None and state.get("dataset_format"):
+            spec = type(spec)(**{**spec.to_dict(), "format": state["dataset_format"]})
+        size = args.img_size or tuple(state["input_size"])
+        dataset = load_split(spec, args.split, img_size=size, train=False)
+        classes = dataset.classes
+        if checkpoint_classes(state, args.model).names != classes.names:
+            raise UsageError(
+                f"{args.model}: the model's {state['num_classes']} classes differ from the "
+                f"dataset's {classes.num_classes}; pass the dataset options it was trained with"
+            )
+        device = resolve_device(args.device, DistInfo())
+        model = model_from_checkpoint(state, args.model).to(device)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=args.batch, num_workers=args.workers
+        )
+        predict = torch_predictor(model, device)
+        samples = (predict, dataset, state["normalization"])
+        matrix = evaluate(
+            predict,
+            loader,
+            classes.num_classes,
+            classes.ignore_index,
+            device=device,
+            progress=True,
+        )
+    scores = compute_scores(matrix.matrix, classes.names)
+    table = format_table(scores, markdown=True)
+    print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(scores_to_dict(scores), indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    if args.plots:
+        from segcompress.viz import plot_confusion
+
+        plots = Path(args.plots)
+        plots.mkdir(parents=True, exist_ok=True)
+        plot_confusion(matrix.matrix, classes.names, plots / "confusion.png")
+        if samples is not None:
+            predict, dataset, norm = samples
+            count = min(8, len(dataset))
+            draw_samples(
+                predict, dataset, count, classes, norm["mean"], norm["std"], plots / "samples.png"
+            )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from segcompress.engine.distributed import DistInfo, resolve_device
+    from segcompress.engine.predict import expand_inputs, predict_files
+
+    images = expand_inputs(args.inputs)
+    state = load_checkpoint(args.model)
+    device = resolve_device(args.device, DistInfo())
+    model = model_from_checkpoint(state, args.model).to(device)
+    gt_dir = Path(args.gt) if args.gt else None
+    if gt_dir is not None and not gt_dir.is_dir():
+        raise UsageError(f"--gt {gt_dir}: no such folder")
+    written = predict_files(
+        model,
+        state,
+        images,
+        Path(args.out),
+        device=device,
+        with_overlay=args.overlay,
+        gt_dir=gt_dir,
+    )
+    print(f"predict: {len(images)} images -> {len(written)} files in {args.out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a model (default: the teacher)",
+        description="Train a segmentation model. Flags override --config values.",
+    )
+    _add_training_args(train, default_model="teacher")
+    _suppress_defaults(train)
+    train.set_defaults(func=lambda args: _train(args, "train"))
+
+    distill = subparsers.add_parser(
+        "distill",
+        help="distil a trained teacher into a student",
+        description="Train a student with knowledge distillation from a teacher checkpoint.",
+    )
+    _add_training_args(distill, default_model="student_s")
+    _add_distill_args(distill)
+    _suppress_defaults(distill)
+    distill.set_defaults(func=lambda args: _train(args, "distill"))
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="score a checkpoint (or saved predictions) on a dataset split",
+        description="Per-class Dice, IoU, precision and recall on a split.",
+    )
+    evaluate.add_argument("model", nargs="?", help="checkpoint (.pt); omit with --predictions")
+    evaluate.add_argument("--data", "--root_path", dest="root", help="dataset root folder")
+    add_dataset_args(evaluate, root_required=False)
+    evaluate.add_argument("--split", default="val")
+    evaluate.add_argument("--img-size", type=size_arg, help="default: the checkpoint's")
+    evaluate.add_argument("--batch", type=positive_int, default=8)
+    evaluate.add_argument("--workers", type=_non_negative_int, default=0)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--predictions", help="folder of index-mask PNGs named like the masks")
+    evaluate.add_argument("--json", help="write the scores as JSON")
+    evaluate.add_argument("--markdown", help="write the table as Markdown")
+    evaluate.add_argument(
+        "--plots", help="folder for pictures: normalised confusion matrix, validation samples"
+    )
+    evaluate.set_defaults(func=_evaluate)
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="colour masks for images",
+        description="Predict colour masks (the dataset's palette) at each image's resolution.",
+    )
+    predict.add_argument("model", help="checkpoint (.pt)")
+    predict.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--overlay", action="store_true", help="also write mask-over-image")
+    predict.add_argument("--gt", help="ground-truth folder: also draw Input | GT | Predicted")
+    predict.add_argument("--device", default="auto")
+    predict.set_defaults(func=_predict)

@@ -1,0 +1,309 @@
+"""Run configuration: plain nested dataclasses, read from YAML, overridden by flags, saved per run.
+
+Precedence is defaults < YAML file < command-line flags. The YAML is checked strictly: an unknown
+key or a value of the wrong type is a ``UsageError`` naming the key and the file, because a typo
+in a config silently falling back to a default wastes a whole training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from segcompress.errors import UsageError
+
+__all__ = [
+    "KD_TERMS",
+    "DataConfig",
+    "DistillConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "save_config",
+    "validate_config",
+]
+
+
+@dataclass
+class DataConfig:
+    """Where the dataset is, how to read it and how to batch it."""
+
+    root: str | None = None
+    format: str | None = None
+    level: int = 3
+    void_as_class: bool = False
+    classes: str | None = None
+    images: str | None = None
+    masks: str | None = None
+    image_suffix: str = ""
+    mask_suffix: str = ""
+    img_size: tuple[int, int] = (128, 128)
+    train_split: str = "train"
+    val_split: str = "val"
+    workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """A registry name and its constructor arguments (``num_classes`` comes from the data)."""
+
+    name: str = "teacher"
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and per-step learning-rate schedule (linear warm-up, then cosine or poly decay)."""
+
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.01
+    poly_power: float = 0.9
+    grad_clip: float | None = 1.0
+
+
+@dataclass
+class LossConfig:
+    """Weights of the segmentation loss terms and how classes are weighted in cross-entropy."""
+
+    ce: float = 1.0
+    dice: float = 1.0
+    focal: float = 0.0
+    lovasz: float = 0.0
+    focal_gamma: float = 2.0
+    aux: float = 0.4
+    class_weights: str = "none"
+
+
+@dataclass
+class DistillConfig:
+    """Knowledge distillation: the teacher checkpoint, which KD terms to use and their weights.
+
+    ``kd`` names the terms (``kl`` pixel KD, ``cwd`` channel-wise, ``feat`` features through
+    adapters, ``at`` attention transfer); a term's ``lambda_*`` is used only when it is named.
+    """
+
+    teacher: str | None = None
+    kd: list[str] = field(default_factory=lambda: ["kl"])
+    temperature: float = 4.0
+    cwd_tau: float = 4.0
+    lambda_kd: float = 1.0
+    lambda_cwd: float = 3.0
+    lambda_feat: float = 1.0
+    lambda_at: float = 1.0
+    feature_loss: str = "mse"
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training (or distillation) run needs; saved as ``{out}/config.yaml``."""
+
+    out: str = "runs/train"
+    epochs: int = 150
+    batch: int = 8
+    eval_every: int = 1
+    patience: int = 0
+    amp: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    sync_bn: bool = False
+    progress: bool = True
+    samples: int = 8
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+CHOICES = {
+    "amp": ("auto", "none", "bf16", "fp16"),
+    "optim.name": ("adamw", "sgd"),
+    "optim.schedule": ("cosine", "poly", "constant"),
+    "loss.class_weights": ("none", "median-freq", "inverse-log"),
+    "distill.feature_loss": ("mse", "cosine"),
+}
+# Names of the KD terms on the command line -> the DistillConfig weight each one switches on.
+KD_TERMS = {"kl": "lambda_kd", "cwd": "lambda_cwd", "feat": "lambda_feat", "at": "lambda_at"}
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the type hint; returns it converted (lists to tuples etc.)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    bad = UsageError(f"{source}: {key} must be {_type_name(hint)}, got {value!r}")
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise UsageError(f"{source}: {key} must be a mapping, got {value!r}")
+        return config_from_dict(value, source, cls=hint, prefix=f"{key}.")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key, source)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if origin is tuple:
+        # A size: one number means square, two mean (height, width).
+        items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(items, (list, tuple)) or len(items) != len(args):
+            raise bad
+        return tuple(_coerce(v, a, key, source) for v, a in zip(items, args, strict=True))
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_coerce(v, args[0], key, source) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return {
+            _coerce(k, args[0], key, source): _coerce(v, args[1], f"{key}.{k}", source)
+            for k, v in value.items()
+        }
+    raise TypeError(f"config field {key} has an unsupported type {hint}")
+
+
+def config_from_dict(
+    data: dict[str, Any], source: str, *, cls: type = TrainConfig, prefix: str = ""
+) -> Any:
+    """Build a config dataclass from a (possibly partial) nested dict, checking keys and types."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UsageError(
+            f"{source}: unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(names))})"
+        )
+    values = {k: _coerce(v, hints[k], f"{prefix}{k}", source) for k, v in data.items()}
+    return cls(**values)
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain types only (tuples become lists), for YAML files and checkpoints."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "args":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
+    """Read a YAML config over ``base`` (defaults when omitted); unknown keys are refused."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({exc})") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a config file must be a mapping of keys to values")
+    config_from_dict(data, str(path))  # checks keys and types against the file's own name
+    merged = _merge(config_to_dict(base or TrainConfig()), data)
+    return config_from_dict(merged, str(path))
+
+
+def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
+    """Apply dotted-key overrides (``{"optim.lr": 0.01}``), checked like the YAML file."""
+    nested: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config_from_dict(_merge(config_to_dict(cfg), nested), source)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+
+
+def validate_config(cfg: TrainConfig, source: str = "config") -> None:
+    """Range checks a type cannot express; each failure names the key."""
+
+    def need(ok: bool, key: str, what: str, value: Any) -> None:
+        if not ok:
+            raise UsageError(f"{source}: {key} must be {what}, got {value!r}")
+
+    for key in ("epochs", "batch", "eval_every"):
+        need(getattr(cfg, key) > 0, key, "a positive integer", getattr(cfg, key))
+    need(cfg.patience >= 0, "patience", "0 (off) or a positive integer", cfg.patience)
+    need(cfg.samples >= 0, "samples", "0 or more", cfg.samples)
+    need(cfg.data.workers >= 0, "data.workers", "0 or more", cfg.data.workers)
+    h, w = cfg.data.img_size
+    need(h > 0 and w > 0, "data.img_size", "positive", [h, w])
+    o = cfg.optim
+    need(math.isfinite(o.lr) and o.lr > 0, "optim.lr", "a positive number", o.lr)
+    need(o.weight_decay >= 0, "optim.weight_decay", "0 or more", o.weight_decay)
+    need(o.warmup_epochs >= 0, "optim.warmup_epochs", "0 or more", o.warmup_epochs)
+    need(0 <= o.min_lr_ratio <= 1, "optim.min_lr_ratio", "in [0, 1]", o.min_lr_ratio)
+    need(o.grad_clip is None or o.grad_clip > 0, "optim.grad_clip", "positive or null", o.grad_clip)
+    need(cfg.distill.temperature > 0, "distill.temperature", "positive", cfg.distill.temperature)
+    need(cfg.distill.cwd_tau > 0, "distill.cwd_tau", "positive", cfg.distill.cwd_tau)
+    for section in ("loss", "distill"):
+        for key, value in config_to_dict(getattr(cfg, section)).items():
+            if key in ("ce", "dice", "focal", "lovasz", "aux") or key.startswith("lambda_"):
+                need(value >= 0, f"{section}.{key}", "0 or more", value)
+    unknown_kd = sorted(set(cfg.distill.kd) - set(KD_TERMS))
+    need(not unknown_kd, "distill.kd", f"a list of {', '.join(KD_TERMS)}", cfg.distill.kd)
+    for dotted, choices in CHOICES.items():
+        value: Any = cfg
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        need(value in choices, dotted, f"one of {', '.join(choices)}", value)

@@ -1,0 +1,213 @@
+"""From a resolved config to a finished run: output folder, data, model, loss, trainer.
+
+This is what ``segcompress train`` and ``segcompress distill`` call; it only assembles the
+pieces (the loop itself is in ``engine.trainer``). Under torchrun every rank runs it: rank 0
+alone prepares the output folder and writes files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segcompress.config import (
+    KD_TERMS,
+    TrainConfig,
+    config_from_dict,
+    save_config,
+    validate_config,
+)
+from segcompress.data import MEAN, STD, DataSpec, load_split
+from segcompress.data.classes import ClassTable
+from segcompress.engine.checkpoint import (
+    checkpoint_classes,
+    load_checkpoint,
+    model_from_checkpoint,
+)
+from segcompress.engine.distributed import (
+    DistInfo,
+    barrier,
+    init_distributed,
+    resolve_device,
+    shutdown_distributed,
+)
+from segcompress.engine.objective import DistillObjective, SegObjective
+from segcompress.engine.trainer import DataInfo, Trainer, make_loaders, seed_everything
+from segcompress.errors import DataError, UsageError
+
+__all__ = ["RUN_FILES", "data_spec", "prepare_out_dir", "resume_config", "train_run"]
+
+# What a run writes into its folder; ``--overwrite`` removes exactly these.
+RUN_FILES = (
+    "last.pt",
+    "best.pt",
+    "config.yaml",
+    "log.jsonl",
+    "metrics.csv",
+    "curves.png",
+    "confusion.png",
+    "samples.png",
+)
+
+
+def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, create: bool) -> None:
+    """Refuse to clobber a run by accident and fail before training if ``out`` is unwritable."""
+    has_run = out.is_dir() and any((out / name).exists() for name in RUN_FILES)
+    if resume:
+        if not (out / "last.pt").is_file():
+            raise UsageError(f"--resume: {out / 'last.pt'} not found; start a new run without it")
+    elif has_run and not overwrite:
+        raise UsageError(
+            f"--out {out}: a run already exists there; pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
+    if not create:
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if overwrite and not resume:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise DataError(
+            f"--out {out}: cannot write there ({exc.strerror}); choose another folder"
+        ) from exc
+
+
+def data_spec(cfg: TrainConfig) -> DataSpec:
+    d = cfg.data
+    if d.root is None and d.images is None:
+        raise UsageError("no dataset given; pass --data ROOT (or --images/--masks)")
+    return DataSpec(
+        root=d.root,
+        format=d.format,
+        level=d.level,
+        void_as_class=d.void_as_class,
+        classes=d.classes,
+        images=d.images,
+        masks=d.masks,
+        image_suffix=d.image_suffix,
+        mask_suffix=d.mask_suffix,
+    )
+
+
+def resume_config(out: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """The config and state of ``{out}/last.pt``, the base a resumed run starts from."""
+    path = out / "last.pt"
+    state = load_checkpoint(path)
+    return config_from_dict(state["config"], str(path)), state
+
+
+def _class_weights(cfg: TrainConfig, spec: DataSpec) -> torch.Tensor | None:
+    if cfg.loss.class_weights == "none":
+        return None
+    from segcompress.data.stats import class_weights, split_stats
+
+    stats = split_stats(spec, cfg.data.train_split)
+    return torch.from_numpy(class_weights(stats, cfg.loss.class_weights))
+
+
+def _load_teacher(cfg: TrainConfig, classes: ClassTable) -> torch.nn.Module:
+    path = cfg.distill.teacher
+    if path is None:
+        raise UsageError("distill needs --teacher CHECKPOINT (a trained teacher's best.pt)")
+    state = load_checkpoint(path)
+    teacher_classes = checkpoint_classes(state, path)
+    if teacher_classes.names != classes.names:
+        raise DataError(
+            f"{path}: the teacher was trained on {teacher_classes.num_classes} classes "
+            f"({', '.join(teacher_classes.names[:3])}, ...) but the data has "
+            f"{classes.num_classes} ({', '.join(classes.names[:3])}, ...); use the same dataset "
+            "format and class options as the teacher's run"
+        )
+    return model_from_checkpoint(state, path)
+
+
+def _build_objective(cfg: TrainConfig, classes: ClassTable, spec: DataSpec) -> torch.nn.Module:
+    from segcompress.losses import DistillationLoss, build_segmentation_loss
+    from segcompress.models.registry import create_model
+
+    if "num_classes" in cfg.model.args:
+        raise UsageError("model.args: num_classes comes from the dataset's class table; remove it")
+    model = create_model(cfg.model.name, num_classes=classes.num_classes, **cfg.model.args)
+    lc = cfg.loss
+    loss = build_segmentation_loss(
+        {"ce": lc.ce, "dice": lc.dice, "focal": lc.focal, "lovasz": lc.lovasz},
+        _class_weights(cfg, spec),
+        classes.ignore_index,
+        focal_gamma=lc.focal_gamma,
+    )
+    if cfg.distill.teacher is None:
+        return SegObjective(model, loss, aux_weight=lc.aux)
+    teacher = _load_teacher(cfg, classes)
+    kd = cfg.distill
+    lambdas = {key: getattr(kd, key) if term in kd.kd else 0.0 for term, key in KD_TERMS.items()}
+    kd_loss = DistillationLoss(
+        loss,
+        **lambdas,
+        temperature=kd.temperature,
+        cwd_tau=kd.cwd_tau,
+        student_info=model.feature_info,
+        teacher_info=teacher.feature_info,
+        feature_loss=kd.feature_loss,
+        ignore_index=classes.ignore_index,
+    )
+    return DistillObjective(model, teacher, kd_loss)
+
+
+def train_run(
+    cfg: TrainConfig,
+    *,
+    resume_state: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Train (or distil when ``cfg.distill.teacher`` is set); returns the last epoch's log row."""
+    validate_config(cfg)
+    out = Path(cfg.out)
+    device = resolve_device(cfg.device, DistInfo(local_rank=int(os.environ.get("LOCAL_RANK", 0))))
+    info = init_distributed(device)
+    try:
+        prepare_out_dir(
+            out, resume=resume_state is not None, overwrite=overwrite, create=info.is_main
+        )
+        barrier()
+        seed_everything(cfg.seed + info.rank, cfg.deterministic)
+        spec = data_spec(cfg)
+        size = cfg.data.img_size
+        train_set = load_split(spec, cfg.data.train_split, img_size=size, train=True)
+        val_set = load_split(spec, cfg.data.val_split, img_size=size, train=False)
+        classes = train_set.classes
+        objective = _build_objective(cfg, classes, spec)
+        train_loader, val_loader = make_loaders(
+            train_set,
+            val_set,
+            batch=cfg.batch,
+            workers=cfg.data.workers,
+            seed=cfg.seed,
+            info=info,
+            pin_memory=device.type == "cuda",
+        )
+        if info.is_main:
+            save_config(cfg, out / "config.yaml")
+        trainer = Trainer(
+            objective,
+            train_loader,
+            val_loader,
+            cfg,
+            classes,
+            data_info=DataInfo(MEAN, STD, train_set.format.name),
+            device=device,
+            info=info,
+            resume=resume_state,
+        )
+        row = trainer.fit()
+        row["best_epoch"] = trainer.best_epoch
+        return row
+    finally:
+        shutdown_distributed()

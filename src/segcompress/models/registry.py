@@ -1,0 +1,97 @@
+"""Model registry, timm style: ``@register_model`` on small entry functions.
+
+``create_model(name, num_classes=..., **kwargs)`` calls the entry function registered under
+``name`` (or one of its aliases), then records on the model its canonical ``model_name`` and
+``model_args``: every argument of the entry function, defaults included, as plain types, so a
+checkpoint rebuilds the same model with ``create_model(model_name, **model_args)`` even if
+defaults change later.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from segcompress.data.classes import IDD_LEVEL3
+from segcompress.errors import UsageError
+from segcompress.models.base import SegmentationModel
+
+__all__ = ["DEFAULT_NUM_CLASSES", "create_model", "list_models", "register_model"]
+
+# IDD level-3 labels, the project's default target.
+DEFAULT_NUM_CLASSES = IDD_LEVEL3.num_classes
+
+EntryFn = TypeVar("EntryFn", bound=Callable[..., SegmentationModel])
+
+_ENTRIES: dict[str, Callable[..., SegmentationModel]] = {}
+_ALIASES: dict[str, str] = {}
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def register_model(*aliases: str) -> Callable[[EntryFn], EntryFn]:
+    """Decorator: register an entry function under its own name and any ``aliases``."""
+
+    def decorator(fn: EntryFn) -> EntryFn:
+        name = fn.__name__
+        for key in (name, *aliases):
+            if key in _ENTRIES or key in _ALIASES:
+                raise ValueError(f"model name {key!r} is registered twice")
+        _ENTRIES[name] = fn
+        for alias in aliases:
+            _ALIASES[alias] = name
+        return fn
+
+    return decorator
+
+
+def _load_entries() -> None:
+    """Import the modules that register models (they import this one, hence the late import)."""
+    import segcompress.models.baselines
+    import segcompress.models.student
+    import segcompress.models.teacher  # noqa: F401
+
+
+def list_models(include_aliases: bool = False) -> list[str]:
+    """Sorted names of registered models (canonical names; aliases on request)."""
+    _load_entries()
+    names = list(_ENTRIES)
+    if include_aliases:
+        names += list(_ALIASES)
+    return sorted(names)
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    return isinstance(value, _PLAIN)
+
+
+def create_model(
+    name: str, num_classes: int = DEFAULT_NUM_CLASSES, **kwargs: Any
+) -> SegmentationModel:
+    """Build the model registered as ``name``; unknown names and arguments raise UsageError."""
+    _load_entries()
+    canonical = _ALIASES.get(name, name)
+    if canonical not in _ENTRIES:
+        known = ", ".join(list_models(include_aliases=True))
+        raise UsageError(f"unknown model {name!r}; known models: {known}")
+    fn = _ENTRIES[canonical]
+    signature = inspect.signature(fn)
+    try:
+        bound = signature.bind(num_classes=num_classes, **kwargs)
+    except TypeError as exc:
+        accepted = ", ".join(signature.parameters)
+        raise UsageError(f"model {canonical!r}: {exc}; accepted arguments: {accepted}") from exc
+    bound.apply_defaults()
+    args = dict(bound.arguments)
+    for key, value in args.items():
+        if not _is_plain(value):
+            raise UsageError(
+                f"model {canonical!r}: argument {key}={value!r} must be a plain value "
+                "(bool, int, float, str or a list of them)"
+            )
+    model = fn(**args)
+    model.model_name = canonical
+    model.model_args = args
+    return model

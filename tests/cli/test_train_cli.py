@@ -1,0 +1,260 @@
+"""`segcompress train | distill | evaluate | predict` end to end on a tiny synthetic dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from segcompress.cli import main
+from segcompress.data.synthetic import synthesize
+
+SMALL = ["--model", "student_xs", "--img-size", "32x64", "--batch", "4", "--no-progress"]
+
+
+def run(*argv: str) -> int:
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse usage errors
+        return int(exc.code)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A synthetic dataset and a run trained on it for one epoch."""
+    base = tmp_path_factory.mktemp("cli")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEGCOMPRESS_CACHE", str(base / "cache"))
+        data = base / "data"
+        synthesize(data, n_train=4, n_val=2, size=(64, 128), seed=0)
+        out = base / "run"
+        assert run("train", "--data", data, *SMALL, "--epochs", "1", "--out", out) == 0
+    return data, out
+
+
+def test_train_writes_a_self_describing_run(trained):
+    data, out = trained
+    for name in ("last.pt", "best.pt", "config.yaml", "metrics.csv", "log.jsonl", "curves.png"):
+        assert (out / name).is_file(), name
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["model"]["name"] == "student_xs" and cfg["data"]["img_size"] == [32, 64]
+    assert cfg["data"]["root"] == str(data) and cfg["epochs"] == 1
+
+
+def test_existing_out_is_refused_without_resume_or_overwrite(trained, capsys):
+    data, out = trained
+    assert run("train", "--data", data, *SMALL, "--epochs", "1", "--out", out) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_resume_continues_to_more_epochs(trained, tmp_path):
+    _, out = trained
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("last.pt", "best.pt", "config.yaml", "log.jsonl", "metrics.csv"):
+        (copy / name).write_bytes((out / name).read_bytes())
+    assert run("train", "--out", copy, "--resume", "--epochs", "2", "--no-progress") == 0
+    rows = [json.loads(line) for line in (copy / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    first = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert rows[0] == first  # the resumed run kept epoch 1's row as it was
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--epochs", "0"], ["--batch", "-2"], ["--lr", "nan"], ["--img-size", "0"], ["--lr", "x"]],
+)
+def test_invalid_numbers_exit_2(trained, tmp_path, flags):
+    data, _ = trained
+    assert run("train", "--data", data, *SMALL, *flags, "--out", tmp_path / "r") == 2
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_file_errors_and_precedence(trained, tmp_path, capsys):
+    data, _ = trained
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim: {lr: 0.1, momentun: 0.9}\n")
+    assert run("train", "--data", data, "--config", bad, "--out", tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert "optim.momentun" in err and str(bad) in err
+    good = tmp_path / "good.yaml"
+    good.write_text("epochs: 1\nbatch: 2\noptim: {lr: 0.1}\nmodel: {name: teacher}\n")
+    out = tmp_path / "r2"
+    args = ["--config", good, "--batch", "4", "--model", "student_xs", "--img-size", "32x64"]
+    assert run("train", "--data", data, *args, "--no-progress", "--out", out) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert (saved["batch"], saved["optim"]["lr"], saved["model"]["name"]) == (4, 0.1, "student_xs")
+
+
+def test_unknown_model_lists_known_ones(trained, tmp_path, capsys):
+    data, _ = trained
+    assert run("train", "--data", data, "--model", "resnet", "--out", tmp_path / "r") == 2
+    assert "student_xs" in capsys.readouterr().err
+
+
+def test_unwritable_out_is_detected_before_training(trained, tmp_path, capsys):
+    data, _ = trained
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")  # even root cannot create a folder inside a file
+    assert run("train", "--data", data, *SMALL, "--out", blocker / "run") == 1
+    assert "cannot write there" in capsys.readouterr().err
+
+
+def test_evaluate_prints_the_table_and_writes_json(trained, tmp_path, capsys):
+    data, out = trained
+    js, md = tmp_path / "s.json", tmp_path / "s.md"
+    plots = tmp_path / "plots"
+    code = run(
+        "evaluate",
+        out / "best.pt",
+        "--data",
+        data,
+        "--json",
+        js,
+        "--markdown",
+        md,
+        "--plots",
+        plots,
+    )
+    assert code == 0
+    assert (plots / "confusion.png").is_file() and (plots / "samples.png").is_file()
+    printed = capsys.readouterr().out
+    assert "| Class | Dice | IoU | Precision | Recall |" in printed
+    assert "| road (0) |" in printed and "| **Mean** |" in printed
+    scores = json.loads(js.read_text())
+    assert set(scores) == {"classes", "mean", "pixel_accuracy", "fw_iou"}
+    assert set(scores["classes"][0]) == {
+        "id",
+        "name",
+        "dice",
+        "iou",
+        "precision",
+        "recall",
+        "support",
+    }
+    assert set(scores["mean"]) == {"dice", "iou", "precision", "recall"}
+    assert len(scores["classes"]) == 26 and md.read_text().startswith("| Class")
+
+
+def test_evaluate_saved_predictions_without_a_model(trained, tmp_path):
+    data, _ = trained
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    masks = sorted((data / "val" / "rgb_labels").glob("*.png"))
+    for mask in masks:  # every pixel predicted as "road" (id 0)
+        with Image.open(mask) as img:
+            Image.fromarray(np.zeros((img.height, img.width), np.uint8)).save(preds / mask.name)
+    js = tmp_path / "p.json"
+    assert run("evaluate", "--predictions", preds, "--data", data, "--json", js) == 0
+    scores = json.loads(js.read_text())
+    road = scores["classes"][0]
+    assert road["recall"] == 1.0
+    assert scores["pixel_accuracy"] == pytest.approx(
+        road["support"] / sum(c["support"] for c in scores["classes"])
+    )
+    (preds / masks[0].name).unlink()
+    assert run("evaluate", "--predictions", preds, "--data", data) == 1
+
+
+def test_predict_writes_masks_at_original_size_overlays_and_figures(trained, tmp_path):
+    data, out = trained
+    images = data / "val" / "images"
+    dest = tmp_path / "pred"
+    code = run(
+        "predict",
+        out / "best.pt",
+        images,
+        "--out",
+        dest,
+        "--overlay",
+        "--gt",
+        data / "val" / "rgb_labels",
+        "--device",
+        "cpu",
+    )
+    assert code == 0
+    for image in images.glob("*.jpg"):
+        with Image.open(image) as src, Image.open(dest / f"{image.stem}.png") as mask:
+            assert mask.size == src.size and mask.mode == "RGB"
+        assert (dest / f"{image.stem}_overlay.png").is_file()
+        assert (dest / f"{image.stem}_compare.png").is_file()
+
+
+def test_distill_from_the_teacher_checkpoint(trained, tmp_path):
+    data, out = trained
+    dest = tmp_path / "kd"
+    code = run(
+        "distill",
+        "--teacher",
+        out / "best.pt",
+        "--data",
+        data,
+        *SMALL,
+        "--epochs",
+        "1",
+        "--kd",
+        "kl,cwd,feat,at",
+        "--temperature",
+        "2",
+        "--out",
+        dest,
+    )
+    assert code == 0
+    row = json.loads((dest / "log.jsonl").read_text().splitlines()[-1])
+    for term in ("train_kd", "train_cwd", "train_feat", "train_at", "train_task"):
+        assert np.isfinite(row[term]), term
+    cfg = yaml.safe_load((dest / "config.yaml").read_text())
+    assert cfg["distill"]["temperature"] == 2.0 and cfg["distill"]["kd"] == [
+        "kl",
+        "cwd",
+        "feat",
+        "at",
+    ]
+
+
+def test_distill_refuses_a_teacher_with_another_class_table(trained, tmp_path, capsys):
+    data, out = trained
+    code = run(
+        "distill",
+        "--teacher",
+        out / "best.pt",
+        "--data",
+        data,
+        "--void-as-class",
+        *SMALL,
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "kd",
+    )
+    assert code == 1
+    assert "classes" in capsys.readouterr().err
+
+
+def test_legacy_flags_are_aliases(trained, tmp_path):
+    data, _ = trained
+    out = tmp_path / "legacy"
+    code = run(
+        "train",
+        "--root_path",
+        data,
+        "--img_size",
+        "32",
+        "--lr",
+        "1e-3",
+        "--epochs",
+        "1",
+        "--batch",
+        "4",
+        "--model",
+        "student_xs",
+        "--no-progress",
+        "--out",
+        out,
+    )
+    assert code == 0
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["data"]["root"] == str(data) and cfg["data"]["img_size"] == [32, 32]

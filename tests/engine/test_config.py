@@ -1,0 +1,64 @@
+"""Run config: strict YAML, dotted overrides, saved and read back unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from segcompress.config import (
+    TrainConfig,
+    apply_overrides,
+    load_config,
+    save_config,
+    validate_config,
+)
+from segcompress.errors import UsageError
+
+
+def test_yaml_then_overrides_take_precedence(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 5\noptim: {lr: 0.01}\ndata: {img_size: 64}\nmodel: {args: {a: 1}}\n")
+    cfg = load_config(path)
+    assert (cfg.epochs, cfg.optim.lr, cfg.data.img_size) == (5, 0.01, (64, 64))
+    assert cfg.optim.schedule == "cosine"  # untouched keys keep their defaults
+    cfg = apply_overrides(cfg, {"optim.lr": 0.5, "data.img_size": [32, 48]}, "cli")
+    assert (cfg.optim.lr, cfg.data.img_size, cfg.epochs) == (0.5, (32, 48), 5)
+    save_config(cfg, tmp_path / "saved.yaml")
+    assert load_config(tmp_path / "saved.yaml") == cfg
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("optim: {lrr: 1}\n", "unknown key optim.lrr"),
+        ("epochs: ten\n", "epochs must be int"),
+        ("deterministic: 1\n", "deterministic must be bool"),
+        ("data: {img_size: [1, 2, 3]}\n", "data.img_size must be"),
+        ("- 1\n", "must be a mapping"),
+    ],
+)
+def test_bad_yaml_names_the_key_and_the_file(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=message) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("epochs", 0), ("batch", -1), ("optim.lr", 0.0), ("amp", "fp8"), ("distill.kd", ["x"])],
+)
+def test_invalid_values_are_usage_errors(key, value):
+    cfg = apply_overrides(TrainConfig(), {key: value}, "cli")
+    with pytest.raises(UsageError, match=key):
+        validate_config(cfg)
+
+
+@pytest.mark.parametrize("name", ["idd_teacher.yaml", "idd_student_kd.yaml"])
+def test_presets_load_and_validate(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / name
+    cfg = load_config(path)
+    validate_config(cfg, str(path))
+    assert cfg.data.img_size == (128, 128)
