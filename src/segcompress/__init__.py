@@ -9,12 +9,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models", "load_model"]
+__all__ = ["__version__", "create_model", "list_models", "load_model", "load_predictor"]
 
 _LAZY = {
     "create_model": "segcompress.models.registry",
     "list_models": "segcompress.models.registry",
     "load_model": "segcompress.engine.checkpoint",
+    "load_predictor": "segcompress.deploy.runtime",
 }
 
 

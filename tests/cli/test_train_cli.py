@@ -10,7 +10,13 @@ import yaml
 from PIL import Image
 
 from segcompress.cli import main
+from segcompress.data.classes import IDD_LEVEL3
+from segcompress.data.dataset import list_pairs
+from segcompress.data.formats import DataSpec
+from segcompress.data.io import read_image, read_mask
+from segcompress.data.masks import MaskDecoder
 from segcompress.data.synthetic import synthesize
+from segcompress.deploy.runtime import load_predictor
 
 SMALL = ["--model", "student_xs", "--img-size", "32x64", "--batch", "4", "--no-progress"]
 
@@ -178,9 +184,41 @@ def test_predict_writes_masks_at_original_size_overlays_and_figures(trained, tmp
     assert code == 0
     for image in images.glob("*.jpg"):
         with Image.open(image) as src, Image.open(dest / f"{image.stem}.png") as mask:
-            assert mask.size == src.size and mask.mode == "RGB"
+            # A palette PNG: class ids as pixels, drawn in the class colours.
+            assert mask.size == src.size and mask.mode == "P"
+            ids = np.array(mask)
+            palette = np.array(mask.getpalette()[: 3 * 26]).reshape(26, 3)
+            assert ids.max() < 26
+            assert [tuple(c) for c in palette] == list(IDD_LEVEL3.colors)
         assert (dest / f"{image.stem}_overlay.png").is_file()
         assert (dest / f"{image.stem}_compare.png").is_file()
+    # predict's output is what `evaluate --predictions` scores (matched by image name): its
+    # pixel accuracy is that of the predictor's own masks against the ground truth.
+    js = tmp_path / "pred.json"
+    assert run("evaluate", "--predictions", dest, "--data", data, "--json", js) == 0
+    predictor = load_predictor(out / "best.pt", device="cpu")
+    fmt, listing = list_pairs(DataSpec(root=str(data)), "val")
+    decoder = MaskDecoder(fmt.classes, "rgb", max_unknown=1.0)
+    correct = valid = 0
+    for pair in listing.pairs:
+        ids = predictor.predict_image(read_image(pair.image))
+        gt = decoder.decode(read_mask(pair.mask, "rgb")).ids
+        valid += int((gt != 255).sum())
+        correct += int(((ids == gt) & (gt != 255)).sum())
+    assert json.loads(js.read_text())["pixel_accuracy"] == pytest.approx(correct / valid)
+
+
+def test_evaluate_an_onnx_export_on_the_same_harness(trained, tmp_path):
+    data, out = trained
+    onnx_file = tmp_path / "model.onnx"
+    assert run("export", out / "best.pt", "--out", onnx_file) == 0
+    torch_json, onnx_json = tmp_path / "torch.json", tmp_path / "onnx.json"
+    assert run("evaluate", out / "best.pt", "--data", data, "--json", torch_json) == 0
+    assert run("evaluate", onnx_file, "--data", data, "--json", onnx_json) == 0
+    torch_scores = json.loads(torch_json.read_text())
+    onnx_scores = json.loads(onnx_json.read_text())
+    assert abs(torch_scores["pixel_accuracy"] - onnx_scores["pixel_accuracy"]) < 1e-3
+    assert abs(torch_scores["mean"]["iou"] - onnx_scores["mean"]["iou"]) < 1e-3
 
 
 def test_distill_from_the_teacher_checkpoint(trained, tmp_path):

@@ -1,37 +1,39 @@
-"""Data: class tables, dataset layouts, mask decoding, the Dataset, its cache and statistics."""
+"""Data: class tables, dataset layouts, mask decoding, the Dataset, its cache and statistics.
+
+Names are imported lazily, so tools that only need a class table or a layout (``--help``,
+``data check``) do not pay for importing torch.
+"""
 
 from __future__ import annotations
 
-from segcompress.data.classes import (
-    IDD_LEVEL1,
-    IDD_LEVEL2,
-    IDD_LEVEL3,
-    IGNORE_INDEX,
-    ClassTable,
-    load_class_table,
-)
-from segcompress.data.dataset import SegmentationDataset, list_pairs, load_split, prepare_split
-from segcompress.data.formats import FORMAT_NAMES, DataSpec, detect_format, open_format
-from segcompress.data.masks import MaskDecoder
-from segcompress.data.transforms import MEAN, STD, AugmentConfig
+import importlib
+from typing import Any
 
-__all__ = [
-    "FORMAT_NAMES",
-    "IDD_LEVEL1",
-    "IDD_LEVEL2",
-    "IDD_LEVEL3",
-    "IGNORE_INDEX",
-    "MEAN",
-    "STD",
-    "AugmentConfig",
-    "ClassTable",
-    "DataSpec",
-    "MaskDecoder",
-    "SegmentationDataset",
-    "detect_format",
-    "list_pairs",
-    "load_class_table",
-    "load_split",
-    "open_format",
-    "prepare_split",
-]
+_LAZY = {
+    "FORMAT_NAMES": "formats",
+    "DataSpec": "formats",
+    "detect_format": "formats",
+    "open_format": "formats",
+    "IDD_LEVEL1": "classes",
+    "IDD_LEVEL2": "classes",
+    "IDD_LEVEL3": "classes",
+    "IGNORE_INDEX": "classes",
+    "ClassTable": "classes",
+    "load_class_table": "classes",
+    "MaskDecoder": "masks",
+    "SegmentationDataset": "dataset",
+    "list_pairs": "dataset",
+    "load_split": "dataset",
+    "prepare_split": "dataset",
+    "MEAN": "transforms",
+    "STD": "transforms",
+    "AugmentConfig": "transforms",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"segcompress.data.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'segcompress.data' has no attribute {name!r}")

@@ -90,23 +90,29 @@ def evaluate_predictions(
     pairs: Sequence[Pair], pred_dir: Path, decoder: MaskDecoder
 ) -> ConfusionMatrix:
     """Confusion matrix of saved prediction PNGs (index masks named like the ground truth's
-    files, anywhere under ``pred_dir``) against the ground truth at its own resolution."""
+    mask or image file, anywhere under ``pred_dir``, as ``predict`` writes them) against the
+    ground truth at its own resolution."""
     by_stem: dict[str, Path] = {}
     for path in sorted(pred_dir.rglob("*.png")):
         if path.stem in by_stem:
             raise DataError(f"{path}: two predictions named {path.stem}.png under {pred_dir}")
         by_stem[path.stem] = path
-    missing = [p.mask for p in pairs if p.mask.stem not in by_stem]
+
+    def prediction_of(pair: Pair) -> Path | None:
+        return by_stem.get(pair.mask.stem) or by_stem.get(pair.image.stem)
+
+    missing = [p.mask for p in pairs if prediction_of(p) is None]
     if missing:
         raise DataError(
             f"{pred_dir}: no prediction for {len(missing)} of {len(pairs)} masks "
-            f"(first: {missing[0].stem}.png); name each prediction like its ground-truth mask"
+            f"(first: {missing[0].stem}.png); name each prediction like its mask or image"
         )
     classes = decoder.classes
     matrix = ConfusionMatrix(classes.num_classes, classes.ignore_index)
     for pair in pairs:
         gt = decoder.decode(read_mask(pair.mask, decoder.kind), str(pair.mask)).ids
-        pred_path = by_stem[pair.mask.stem]
+        pred_path = prediction_of(pair)
+        assert pred_path is not None
         pred = read_mask(pred_path, "index")
         if pred.shape != gt.shape:
             raise DataError(

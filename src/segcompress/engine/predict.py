@@ -1,7 +1,9 @@
 """Predicting on image files: colour masks at the original resolution, overlays, comparisons.
 
-Each image is resized to the checkpoint's input size and normalised as in training; the logits
-are resized back (bilinearly, before the argmax) so the mask matches the original picture.
+Each image is resized to the model's input size and normalised as in training; the logits are
+resized back (bilinearly, before the argmax) so the mask matches the original picture. That
+resize is done in strips of rows (:func:`resize_argmax`), so memory stays bounded on 1920x1080
+and 4K frames: full-resolution logits of a 26-class model at 4K would take 860 MB.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ from segcompress.data.masks import MaskDecoder
 from segcompress.errors import DataError, UsageError
 from segcompress.viz import colorize, overlay, plot_comparison
 
-__all__ = ["expand_inputs", "find_ground_truth", "predict_files", "predict_image"]
+__all__ = [
+    "expand_inputs",
+    "find_ground_truth",
+    "predict_files",
+    "predict_image",
+    "resize_argmax",
+    "save_mask",
+]
+
+STRIP_BYTES = 32 * 2**20  # float32 logits held at once while resizing to full resolution
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[Path]:
@@ -62,8 +73,37 @@ def predict_image(
     x = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
     with torch.no_grad():
         logits = model(x[None].to(device)).float()
-        logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
-    return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+    return resize_argmax(logits[0], (h, w))
+
+
+def resize_argmax(
+    logits: torch.Tensor, size: tuple[int, int], max_bytes: int = STRIP_BYTES
+) -> np.ndarray:
+    """``argmax`` of ``logits [C, h, w]`` resized bilinearly to ``size``, as uint8 class ids.
+
+    Equal to ``F.interpolate(..., "bilinear", align_corners=False).argmax(0)``, but computed
+    in strips of output rows with ``grid_sample`` at the same sampling positions, so at most
+    ``max_bytes`` of full-resolution logits exist at once.
+    """
+    c, in_h, in_w = logits.shape
+    h, w = size
+    rows = max(1, max_bytes // max(1, 4 * c * w))
+    # Pixel-centre sampling positions of align_corners=False, clamped to the border as
+    # F.interpolate does, expressed in grid_sample's [-1, 1] coordinates.
+    xs = ((torch.arange(w, dtype=torch.float32) + 0.5) * in_w / w - 0.5).clamp(0, in_w - 1)
+    gx = (xs + 0.5) * 2 / in_w - 1
+    out = np.empty((h, w), dtype=np.uint8)
+    src = logits[None].float()
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        ys = ((torch.arange(y0, y1, dtype=torch.float32) + 0.5) * in_h / h - 0.5).clamp(0, in_h - 1)
+        gy = (ys + 0.5) * 2 / in_h - 1
+        grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
+        strip = F.grid_sample(
+            src, grid.to(src.device), mode="bilinear", padding_mode="border", align_corners=False
+        )
+        out[y0:y1] = strip[0].argmax(0).to(torch.uint8).cpu().numpy()
+    return out
 
 
 def _frame_id(stem: str) -> str:
@@ -73,15 +113,28 @@ def _frame_id(stem: str) -> str:
 def find_ground_truth(image: Path, gt_dir: Path) -> Path | None:
     """The mask of ``image`` in ``gt_dir``: same stem, else same frame id (text before the first
     underscore, e.g. ``024541`` of ``024541_leftImg8bit`` and ``024541_gtFine_polygons``)."""
-    candidates = [p for p in gt_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS]
-    for match in (
-        lambda p: p.stem == image.stem,
-        lambda p: _frame_id(p.stem) == _frame_id(image.stem),
-    ):
-        hits = [p for p in candidates if match(p)]
-        if len(hits) == 1:
-            return hits[0]
-    return None
+    return _GroundTruth(gt_dir).find(image)
+
+
+class _GroundTruth:
+    """Masks under a folder, indexed once by stem and by frame id."""
+
+    def __init__(self, gt_dir: Path):
+        files = [p for p in sorted(gt_dir.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+        self.by_stem: dict[str, list[Path]] = {}
+        self.by_frame: dict[str, list[Path]] = {}
+        for path in files:
+            self.by_stem.setdefault(path.stem, []).append(path)
+            self.by_frame.setdefault(_frame_id(path.stem), []).append(path)
+
+    def find(self, image: Path) -> Path | None:
+        for hits in (
+            self.by_stem.get(image.stem, []),
+            self.by_frame.get(_frame_id(image.stem), []),
+        ):
+            if len(hits) == 1:
+                return hits[0]
+        return None
 
 
 def _read_ground_truth(path: Path, classes: ClassTable) -> np.ndarray:
@@ -93,33 +146,45 @@ def _read_ground_truth(path: Path, classes: ClassTable) -> np.ndarray:
     return MaskDecoder(classes, kind, max_unknown=1.0).decode(raw, str(path)).ids
 
 
+def save_mask(ids: np.ndarray, classes: ClassTable, path: Path) -> None:
+    """A palette PNG: class ids as pixel values, shown in the class colours (ignore: black).
+
+    One file serves people (it looks like a colour mask) and tools (``evaluate --predictions``
+    reads the ids).
+    """
+    img = Image.frombytes("P", (ids.shape[1], ids.shape[0]), np.ascontiguousarray(ids).tobytes())
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[: classes.num_classes] = np.array(classes.palette(), dtype=np.uint8)
+    img.putpalette(palette.ravel().tolist())
+    img.save(path)
+
+
 def predict_files(
-    model: torch.nn.Module,
-    state: dict[str, Any],
+    predictor: Any,
     images: Sequence[Path],
     out: Path,
     *,
-    device: torch.device,
     with_overlay: bool = False,
     gt_dir: Path | None = None,
     alpha: float = 0.5,
 ) -> list[Path]:
-    """Write ``{stem}.png`` colour masks (and overlays / comparisons); returns the files written."""
-    classes = ClassTable.from_dict(state["classes"])
-    norm = state["normalization"]
+    """Write ``{stem}.png`` masks (and overlays / comparisons) with a runtime ``Predictor``
+    (``segcompress.load_predictor``); returns the files written."""
+    classes = predictor.classes
     out.mkdir(parents=True, exist_ok=True)
+    truth = _GroundTruth(gt_dir) if gt_dir is not None else None
     written: list[Path] = []
     for path in images:
         image = read_image(path)
-        ids = predict_image(model, image, state["input_size"], norm["mean"], norm["std"], device)
-        color = colorize(ids, classes)
-        Image.fromarray(color).save(out / f"{path.stem}.png")
+        ids = predictor.predict_image(image)
+        save_mask(ids, classes, out / f"{path.stem}.png")
         written.append(out / f"{path.stem}.png")
         if with_overlay:
+            color = colorize(ids, classes)
             Image.fromarray(overlay(image, color, alpha)).save(out / f"{path.stem}_overlay.png")
             written.append(out / f"{path.stem}_overlay.png")
-        if gt_dir is not None:
-            gt_path = find_ground_truth(path, gt_dir)
+        if truth is not None:
+            gt_path = truth.find(path)
             if gt_path is None:
                 raise DataError(f"{gt_dir}: no ground-truth mask found for {path.name}")
             gt = _read_ground_truth(gt_path, classes)

@@ -27,11 +27,13 @@ def export_onnx(
     *,
     example_size: tuple[int, int] = (64, 64),
     opset: int | None = None,
+    dynamic_hw: bool = True,
 ) -> Path:
     """Fuse ``model`` (unless it already is) and write it to ``path`` as ONNX; returns the path.
 
+    The batch is always dynamic. With ``dynamic_hw`` height and width are too, and
     ``example_size`` only traces the graph (sides must exceed 1 so torch.export does not
-    specialise them); the exported height and width stay dynamic.
+    specialise them); without it the graph is fixed to ``example_size``.
     """
     fused = model if is_fused(model) else fuse(model)
     fused.eval()
@@ -39,7 +41,9 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     # Batch 2 for the same reason: torch.export specialises dimensions of size 0 and 1.
     example = torch.randn(2, 3, *example_size)
-    dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
+    dims = {0: torch.export.Dim.DYNAMIC}
+    if dynamic_hw:
+        dims.update({2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC})
     with torch.no_grad():
         torch.onnx.export(
             fused,

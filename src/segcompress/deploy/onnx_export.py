@@ -1,0 +1,230 @@
+"""Export a checkpoint to one self-contained, checked and verified ONNX file.
+
+Steps: rebuild the model from its checkpoint, fuse it (BN and asymmetric branches folded),
+export with ``torch.onnx.export(dynamo=True)``, store the deployment metadata (class table,
+input size, normalisation, architecture) in ``metadata_props``, run the ONNX checker, then run
+the file in ONNX Runtime against the *unfused* PyTorch model on random inputs (and on real images
+when data is given). The export fails, leaving no file behind, when the largest absolute logit
+difference exceeds ``atol`` or the per-pixel argmax agreement falls below ``min_agreement``.
+
+Shapes: by default height and width are fixed to the checkpoint's input size (``img_size``
+overrides it) and only the batch is dynamic; ``dynamic=True`` keeps batch, height and width
+dynamic (both through :func:`segcompress.models.export.export_onnx`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import Tensor, nn
+
+from segcompress.data.formats import DataSpec
+from segcompress.deploy.metadata import ModelInfo, info_from_checkpoint, write_info
+from segcompress.deploy.options import DEFAULT_ATOL, DEFAULT_MIN_AGREEMENT
+from segcompress.deploy.runtime import load_onnx, onnx_session
+from segcompress.deploy.samples import batches, dataset_for, dataset_images, random_images
+from segcompress.errors import DataError, UsageError
+from segcompress.models.export import INPUT_NAME, OUTPUT_NAME, export_onnx
+from segcompress.models.fuse import fuse
+
+__all__ = [
+    "ExportReport",
+    "ParityReport",
+    "export_checkpoint",
+    "export_model",
+    "verify_onnx",
+]
+
+# Protobuf cannot serialise a message over 2 GiB: larger weights would need external data.
+_PROTOBUF_LIMIT = 2**31
+_BYTES_PER_FP32 = 4
+_VERIFY_BATCH = 4
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """ONNX Runtime vs PyTorch on one set of inputs."""
+
+    inputs: str
+    shape: tuple[int, ...]
+    max_abs_diff: float
+    argmax_agreement: float
+
+    def passed(self, atol: float, min_agreement: float) -> bool:
+        return self.max_abs_diff <= atol and self.argmax_agreement >= min_agreement
+
+    def line(self) -> str:
+        return (
+            f"{self.inputs} {list(self.shape)}: max |logit diff| {self.max_abs_diff:.2e}, "
+            f"argmax agreement {100 * self.argmax_agreement:.3f}%"
+        )
+
+
+@dataclass
+class ExportReport:
+    """What was written and how it was checked."""
+
+    path: Path
+    size_bytes: int
+    info: ModelInfo
+    dynamic: bool
+    opset: int
+    parity: list[ParityReport] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "dynamic": self.dynamic,
+            "opset": self.opset,
+            "input_size": list(self.info.input_size),
+            "parity": [
+                {
+                    "inputs": p.inputs,
+                    "shape": list(p.shape),
+                    "max_abs_diff": p.max_abs_diff,
+                    "argmax_agreement": p.argmax_agreement,
+                }
+                for p in self.parity
+            ],
+        }
+
+
+def _save_atomic(proto: onnx.ModelProto, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        onnx.save_model(proto, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _opset(proto: onnx.ModelProto) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def export_model(
+    model: nn.Module,
+    path: str | Path,
+    info: ModelInfo,
+    *,
+    dynamic: bool = False,
+    opset: int | None = None,
+) -> Path:
+    """Fuse ``model``, export it to ``path`` with ``info`` as metadata, run the ONNX checker."""
+    path = Path(path)
+    weight_bytes = sum(p.numel() for p in model.parameters()) * _BYTES_PER_FP32
+    if weight_bytes >= _PROTOBUF_LIMIT:
+        raise DataError(
+            f"{path}: {weight_bytes / 2**30:.1f} GiB of weights do not fit one ONNX file (2 GiB "
+            "protobuf limit); export a smaller model"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fused = fuse(model)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        export_onnx(fused, raw, example_size=info.input_size, opset=opset, dynamic_hw=dynamic)
+        proto = onnx.load(str(raw))
+    write_info(proto, info, precision="fp32", dynamic=str(dynamic).lower())
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise DataError(f"{path}: the exported graph fails the ONNX checker ({first})") from exc
+    _save_atomic(proto, path)
+    return path
+
+
+def verify_onnx(
+    reference: nn.Module,
+    path: str | Path,
+    images: Tensor,
+    label: str,
+    *,
+    session: Any = None,
+) -> ParityReport:
+    """Compare ONNX Runtime (CPU) on ``path`` with ``reference`` (eval mode) on ``images``."""
+    session = session or onnx_session(path, device="cpu")
+    reference.eval()
+    max_diff, agree, total = 0.0, 0, 0
+    for batch in batches(images, _VERIFY_BATCH):
+        with torch.inference_mode():
+            expected = reference(batch).float().numpy()
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: batch.numpy()})[0]
+        if got.shape != expected.shape:
+            raise DataError(
+                f"{path}: ONNX output shape {list(got.shape)} differs from PyTorch's "
+                f"{list(expected.shape)}; the export is wrong"
+            )
+        max_diff = max(max_diff, float(np.abs(got - expected).max()))
+        agree += int((got.argmax(1) == expected.argmax(1)).sum())
+        total += expected.shape[0] * expected.shape[2] * expected.shape[3]
+    return ParityReport(label, tuple(images.shape), max_diff, agree / total)
+
+
+def _check_size(img_size: tuple[int, int]) -> None:
+    if any(s < 2 for s in img_size):
+        # torch.export specialises dimensions of size 1: the graph would not be what was asked.
+        raise UsageError(f"--img-size {img_size[0]}x{img_size[1]}: sides must be at least 2")
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    img_size: Sequence[int] | None = None,
+    dynamic: bool = False,
+    opset: int | None = None,
+    data: DataSpec | None = None,
+    split: str = "val",
+    n_images: int = 8,
+    atol: float = DEFAULT_ATOL,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
+    seed: int = 0,
+) -> ExportReport:
+    """Export ``checkpoint`` to ``out`` and verify it (see the module docstring).
+
+    Raises DataError (and removes ``out``) when a parity check fails.
+    """
+    from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    info = info_from_checkpoint(state, str(checkpoint))
+    if img_size is not None:
+        info = ModelInfo(**{**info.__dict__, "input_size": (int(img_size[0]), int(img_size[1]))})
+    model = model_from_checkpoint(state, str(checkpoint))
+    _check_size(info.input_size)
+    out = Path(out)
+    export_model(model, out, info, dynamic=dynamic, opset=opset)
+    try:
+        session = onnx_session(out, device="cpu")
+        h, w = info.input_size
+        checks = [(random_images(2 * _VERIFY_BATCH, (h, w), seed), "random N(0,1)")]
+        if dynamic:
+            other = (h // 2 + 3, w // 2 + 5)  # odd sizes: exercises padding and cropping
+            checks.append((random_images(2, other, seed + 1), "random N(0,1), other size"))
+        if data is not None:
+            dataset = dataset_for(info, data, split, "--data")
+            checks.append((dataset_images(dataset, n_images, info), f"{split} images"))
+        parity = [verify_onnx(model, out, x, label, session=session) for x, label in checks]
+        failed = [p for p in parity if not p.passed(atol, min_agreement)]
+        if failed:
+            raise DataError(
+                f"{out}: ONNX output differs from PyTorch on {failed[0].line()} (limits: "
+                f"{atol:g}, {100 * min_agreement:g}%); the export is not faithful, file removed"
+            )
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    proto = load_onnx(out)
+    return ExportReport(out, out.stat().st_size, info, dynamic, _opset(proto), parity)

@@ -1,0 +1,420 @@
+"""One predictor interface over a torch checkpoint or an ONNX file (FP32 or INT8).
+
+``load_predictor(path)`` returns a :class:`Predictor`: a callable ``batch -> logits`` (batch
+normalised with ``predictor.mean``/``predictor.std``, ``[N, 3, H, W]`` float32; logits
+``[N, C, H, W]`` float32 on the CPU for ONNX, on the device for torch) that also knows its
+class table, input size and normalisation. Evaluation, prediction and benchmarks all go through
+it, so an exported or quantized model is measured on the same harness as the PyTorch one::
+
+    predictor = load_predictor("student.int8.onnx", threads=2)
+    matrix = evaluate_predictor(predictor, loader)       # loader of dataset (images, masks)
+    ids = predictor.predict_image(rgb)                   # uint8 HxW class ids
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from google.protobuf.message import DecodeError
+from torch import Tensor, nn
+
+from segcompress.data.classes import ClassTable
+from segcompress.data.transforms import MEAN, STD
+from segcompress.deploy.metadata import ModelInfo, info_from_checkpoint, resolve_onnx_info
+from segcompress.errors import DataError, UsageError
+from segcompress.metrics import ConfusionMatrix
+
+__all__ = [
+    "BACKENDS",
+    "INT8_OP_TYPES",
+    "OnnxPredictor",
+    "Predictor",
+    "TorchPredictor",
+    "evaluate_predictor",
+    "fixed_input_size",
+    "is_int8",
+    "is_onnx_file",
+    "load_onnx",
+    "load_predictor",
+    "onnx_info",
+    "onnx_session",
+    "renormalize",
+]
+
+BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
+# Node types whose presence makes a graph an INT8 model.
+INT8_OP_TYPES = frozenset(
+    {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger"}
+)
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+_ZIP_MAGIC = b"PK"  # torch.save writes a zip archive
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidGraph", "InvalidProtobuf", "InvalidArgument", "RuntimeException")
+    return tuple(getattr(state, n) for n in names if hasattr(state, n))
+
+
+def renormalize(
+    batch: Tensor,
+    src: tuple[Sequence[float], Sequence[float]],
+    dst: tuple[Sequence[float], Sequence[float]],
+) -> Tensor:
+    """Re-express a batch normalised with ``src`` (mean, std) in ``dst``'s normalisation."""
+    if tuple(src[0]) == tuple(dst[0]) and tuple(src[1]) == tuple(dst[1]):
+        return batch
+
+    def col(v: Sequence[float]) -> Tensor:
+        return torch.tensor(v, dtype=batch.dtype, device=batch.device)[:, None, None]
+
+    return (batch * col(src[1]) + col(src[0]) - col(dst[0])) / col(dst[1])
+
+
+class Predictor:
+    """A model ready for inference plus what it needs to be used (see the module docstring)."""
+
+    backend: str = ""
+
+    def __init__(self, info: ModelInfo, source: str, device: torch.device) -> None:
+        self.info = info
+        self.source = source
+        self.device = device
+
+    @property
+    def classes(self) -> ClassTable:
+        return self.info.classes
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.info.input_size
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.info.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.info.std
+
+    def __call__(self, batch: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _check_batch(self, batch: Tensor) -> None:
+        if batch.dim() != 4 or batch.shape[1] != 3:
+            raise DataError(
+                f"{self.source}: expected an image batch [N, 3, H, W], got {list(batch.shape)}"
+            )
+
+    def predict_image(self, image: np.ndarray) -> np.ndarray:
+        """Class ids (uint8) at ``image``'s own resolution for an RGB uint8 ``H x W x 3`` image:
+        resized to ``input_size``, normalised, logits resized back bilinearly, then argmax."""
+        from segcompress.engine.predict import predict_image
+
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise DataError(f"{self.source}: predict_image needs an RGB uint8 HxWx3 array")
+        return predict_image(self, image, self.input_size, self.mean, self.std, self.device)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain facts for reports: backend, source, classes, size, normalisation."""
+        return {
+            "backend": self.backend,
+            "source": self.source,
+            "num_classes": self.classes.num_classes,
+            "input_size": list(self.input_size),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+
+class TorchPredictor(Predictor):
+    """A (fused) torch model in eval mode; ``channels_last`` converts inputs and weights."""
+
+    backend = "torch"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        info: ModelInfo,
+        source: str,
+        device: torch.device,
+        *,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__(info, source, device)
+        self.channels_last = channels_last
+        model = model.to(device).eval()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+
+    def __call__(self, batch: Tensor) -> Tensor:
+        self._check_batch(batch)
+        x = batch.to(self.device, torch.float32)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            return self.model(x).float()
+
+
+class OnnxPredictor(Predictor):
+    """An ONNX Runtime session. Fixed input dimensions of the graph are enforced: a fixed batch
+    size is served by splitting (and zero-padding the last chunk); a fixed height/width refuses
+    other sizes with the fix named."""
+
+    def __init__(
+        self,
+        session: Any,
+        info: ModelInfo,
+        source: str,
+        device: torch.device,
+        *,
+        int8: bool,
+    ) -> None:
+        super().__init__(info, source, device)
+        self.backend = "onnx-int8" if int8 else "onnx-fp32"
+        self.session = session
+        inp = session.get_inputs()[0]
+        self.input_name = inp.name
+        self.output_name = session.get_outputs()[0].name
+        dims = list(inp.shape)
+        if len(dims) != 4:
+            raise DataError(f"{source}: the model's input has rank {len(dims)}, expected 4")
+        self.fixed_batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else None
+        hw = dims[2:]
+        self.fixed_size = tuple(hw) if all(isinstance(d, int) and d > 0 for d in hw) else None
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        try:
+            return self.session.run([self.output_name], {self.input_name: x})[0]
+        except _ort_errors() as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise DataError(
+                f"{self.source}: ONNX Runtime failed on a {list(x.shape)} batch ({first})"
+            ) from exc
+
+    def __call__(self, batch: Tensor) -> Tensor:
+        self._check_batch(batch)
+        size = tuple(batch.shape[-2:])
+        if self.fixed_size is not None and size != self.fixed_size:
+            h, w = self.fixed_size
+            raise DataError(
+                f"{self.source}: the model takes {h}x{w} inputs, got {size[0]}x{size[1]}; resize "
+                f"inputs to {h}x{w} (--img-size {h}x{w}) or re-export with --dynamic"
+            )
+        x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
+        if self.fixed_batch is None or len(x) == self.fixed_batch:
+            return torch.from_numpy(self._run(x))
+        b = self.fixed_batch
+        outs = []
+        for start in range(0, len(x), b):
+            chunk = x[start : start + b]
+            n = len(chunk)
+            if n < b:
+                chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
+            outs.append(self._run(chunk)[:n])
+        return torch.from_numpy(np.concatenate(outs))
+
+
+def is_onnx_file(path: str | Path) -> bool:
+    """ONNX by suffix; checkpoints by suffix or the zip header torch.save writes."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return True
+    if suffix in _CHECKPOINT_SUFFIXES:
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC
+
+
+def load_onnx(path: str | Path) -> onnx.ModelProto:
+    """Parse an ONNX file (weights included), naming the file and the fix when it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: ONNX file not found")
+    try:
+        return onnx.load(str(path))
+    except (DecodeError, OSError, ValueError, RuntimeError) as exc:
+        raise DataError(
+            f"{path}: not a readable ONNX model ({type(exc).__name__}); the file is corrupt or "
+            "truncated: export it again with `segcompress export`"
+        ) from exc
+
+
+def is_int8(proto: onnx.ModelProto) -> bool:
+    """True for a quantized graph (QDQ or integer operators)."""
+    return any(node.op_type in INT8_OP_TYPES for node in proto.graph.node)
+
+
+def fixed_input_size(proto: onnx.ModelProto) -> tuple[int, int] | None:
+    """The graph's (H, W) when both are fixed, else None (dynamic export)."""
+    dims = [d.dim_value or None for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    if len(dims) == 4 and dims[2] and dims[3]:
+        return int(dims[2]), int(dims[3])
+    return None
+
+
+def onnx_info(
+    proto: onnx.ModelProto,
+    path: str | Path,
+    *,
+    classes: ClassTable | str | Path | None = None,
+    img_size: Sequence[int] | None = None,
+) -> ModelInfo:
+    """The file's ModelInfo (see ``resolve_onnx_info``), checked against a fixed graph size."""
+    info = resolve_onnx_info(proto, path, classes=classes, img_size=img_size)
+    fixed = fixed_input_size(proto)
+    if fixed is not None and tuple(info.input_size) != fixed:
+        if img_size is not None:
+            raise UsageError(
+                f"--img-size {img_size[0]}x{img_size[1]}: {path} was exported for "
+                f"{fixed[0]}x{fixed[1]} inputs; drop --img-size or re-export with --dynamic"
+            )
+        raise DataError(
+            f"{path}: metadata input size {info.input_size} differs from the graph's "
+            f"{fixed}; re-export it with `segcompress export`"
+        )
+    return info
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise UsageError(f"--device {device}: expected auto, cpu, cuda or cuda:N") from exc
+
+
+def onnx_session(
+    path: str | Path, *, threads: int | None = None, device: str | torch.device = "cpu"
+) -> Any:
+    """An ORT session: the CUDA provider when ``device`` asks for (or ``auto`` finds) it and this
+    onnxruntime build has it, else the CPU provider; ``threads`` intra-op threads, one inter-op."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = threads
+    providers = ["CPUExecutionProvider"]
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if str(device) != "cpu" and has_cuda:
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except _ort_errors() as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise DataError(
+            f"{path}: ONNX Runtime cannot load this model ({first}); export it again with "
+            "`segcompress export`"
+        ) from exc
+
+
+def _load_onnx_predictor(
+    path: Path,
+    device: str | torch.device,
+    threads: int | None,
+    classes: ClassTable | str | Path | None,
+    img_size: Sequence[int] | None,
+) -> OnnxPredictor:
+    proto = load_onnx(path)
+    info = onnx_info(proto, path, classes=classes, img_size=img_size)
+    session = onnx_session(path, threads=threads, device=device)
+    used = "cuda" if "CUDAExecutionProvider" in session.get_providers() else "cpu"
+    return OnnxPredictor(session, info, str(path), torch.device(used), int8=is_int8(proto))
+
+
+def _load_torch_predictor(
+    path: Path,
+    device: str | torch.device,
+    img_size: Sequence[int] | None,
+    *,
+    fuse: bool,
+    channels_last: bool,
+) -> TorchPredictor:
+    from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from segcompress.models.fuse import fuse as fuse_model
+
+    state = load_checkpoint(path)
+    info = info_from_checkpoint(state, str(path))
+    if img_size is not None:
+        info = ModelInfo(**{**info.__dict__, "input_size": (int(img_size[0]), int(img_size[1]))})
+    model = model_from_checkpoint(state, str(path))
+    if fuse:
+        model = fuse_model(model, inplace=True)
+    return TorchPredictor(
+        model, info, str(path), _resolve_device(device), channels_last=channels_last
+    )
+
+
+def load_predictor(
+    path: str | Path,
+    *,
+    device: str | torch.device = "auto",
+    threads: int | None = None,
+    classes: ClassTable | str | Path | None = None,
+    img_size: Sequence[int] | None = None,
+    fuse: bool = True,
+    channels_last: bool = False,
+) -> Predictor:
+    """A predictor for a training checkpoint (``.pt``) or an ONNX file (FP32 or INT8).
+
+    Args:
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``; for ONNX, the CUDA
+            provider is used when this onnxruntime build has it.
+        threads: intra-op threads (torch: ``torch.set_num_threads``, process-wide).
+        classes / img_size: for ONNX files without segcompress metadata (a class table or its
+            YAML/JSON file, and ``(H, W)``); ``img_size`` also overrides the stored input size.
+        fuse: re-parameterize torch models (BN and branches folded) as deployed.
+        channels_last: torch only: NHWC memory format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found")
+    if is_onnx_file(path):
+        if channels_last:
+            raise UsageError(f"{path}: channels_last applies to torch checkpoints, not ONNX")
+        return _load_onnx_predictor(path, device, threads, classes, img_size)
+    if classes is not None:
+        raise UsageError(f"{path}: --classes is for ONNX files without metadata, not checkpoints")
+    if threads:
+        torch.set_num_threads(threads)
+    return _load_torch_predictor(path, device, img_size, fuse=fuse, channels_last=channels_last)
+
+
+def evaluate_predictor(
+    predictor: Predictor,
+    loader: Iterable[Any],
+    *,
+    data_norm: tuple[Sequence[float], Sequence[float]] = (MEAN, STD),
+    progress: bool = False,
+) -> ConfusionMatrix:
+    """Confusion matrix of ``predictor`` on ``(images, masks)`` batches normalised with
+    ``data_norm`` (the dataset's; re-normalised to the predictor's when they differ)."""
+    from segcompress.engine.evaluate import evaluate
+
+    target = (predictor.mean, predictor.std)
+
+    def predict(images: Tensor) -> Tensor:
+        return predictor(renormalize(images, data_norm, target))
+
+    return evaluate(
+        predict,
+        loader,
+        predictor.classes.num_classes,
+        predictor.classes.ignore_index,
+        progress=progress,
+    )

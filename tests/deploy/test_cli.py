@@ -1,0 +1,80 @@
+"""``segcompress export | quantize | benchmark`` end to end, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+
+from segcompress.cli import main
+
+
+def test_export_quantize_benchmark(checkpoint: Path, synth_root: Path, tmp_path: Path, capsys):
+    fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
+    assert main(["export", str(checkpoint), "--out", str(fp32), "--data", str(synth_root)]) == 0
+    out = capsys.readouterr().out
+    assert "verified on random N(0,1)" in out and "verified on val images" in out
+    args = ["quantize", str(fp32), "--calib-data", str(synth_root), "--calib-n", "3"]
+    args += ["--out", str(int8), "--eval-data", str(synth_root), "--json", str(tmp_path / "q.json")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "argmax agreement with FP32" in out and "val mIoU: FP32" in out
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert report["int8_bytes"] < report["fp32_bytes"]
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(int8)).graph.node)
+    bench = ["benchmark", str(int8), "--img-size", "64", "--batch", "1", "--runs", "2"]
+    bench += ["--threads", "1", "--no-isolate", "--json", str(tmp_path / "b.json")]
+    assert main(bench) == 0
+    assert "| m.int8.onnx | onnx-int8 |" in capsys.readouterr().out
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert set(data) == {"config", "machine", "rows"} and len(data["rows"]) == 1
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("segcompress: error: ")
+    return err
+
+
+def test_corrupt_onnx_one_line_error(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file")
+    args = ["quantize", str(bad), "--calib-data", str(tmp_path), "--out", str(tmp_path / "q")]
+    assert main(args) == 1
+    assert "bad.onnx: not a readable ONNX model" in _error(capsys)
+
+
+def test_foreign_onnx_asks_for_flags(fp32_onnx: Path, synth_root: Path, tmp_path, capsys):
+    proto = onnx.load(str(fp32_onnx))
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, str(bare))
+    args = ["quantize", str(bare), "--calib-data", str(synth_root), "--out", str(tmp_path / "q")]
+    assert main(args) == 2
+    err = _error(capsys)
+    assert "--classes" in err and "--img-size" in err
+
+
+def test_size_mismatch_one_line_error(fp32_onnx: Path, synth_root: Path, tmp_path, capsys):
+    args = ["quantize", str(fp32_onnx), "--calib-data", str(synth_root), "--img-size", "32"]
+    assert main([*args, "--out", str(tmp_path / "q.onnx")]) == 2
+    assert "exported for 64x64" in _error(capsys)
+
+
+def test_quantize_needs_calibration_data(fp32_onnx: Path, tmp_path: Path, capsys) -> None:
+    assert main(["quantize", str(fp32_onnx), "--out", str(tmp_path / "q.onnx")]) == 2
+    assert "--calib-data" in _error(capsys)
+
+
+def test_empty_calibration_split(fp32_onnx: Path, tmp_path: Path, capsys) -> None:
+    for sub in ("images", "rgb_labels"):
+        (tmp_path / "empty" / "train" / sub).mkdir(parents=True)
+    args = ["quantize", str(fp32_onnx), "--calib-data", str(tmp_path / "empty")]
+    assert main([*args, "--format", "idd-kaggle", "--out", str(tmp_path / "q.onnx")]) == 1
+    assert "no image/mask pairs" in _error(capsys)
+
+
+def test_benchmark_unknown_model(capsys) -> None:
+    assert main(["benchmark", "no_such_model.pt"]) == 2
+    assert "neither a model file nor a registry name" in _error(capsys)

@@ -1,0 +1,124 @@
+"""INT8 static quantization: QDQ graph, metadata kept, agreement with FP32, bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from segcompress.data.formats import DataSpec
+from segcompress.deploy.metadata import METADATA_PREFIX
+from segcompress.deploy.quantize import (
+    fp32_op_types,
+    quantize_dataset,
+    quantize_onnx,
+    runtime_graph,
+)
+from segcompress.deploy.runtime import load_predictor
+from segcompress.errors import DataError, UsageError
+from tests.deploy.conftest import MEAN
+
+
+def test_int8_graph_is_qdq_with_per_channel_weights(int8_report) -> None:
+    proto = onnx.load(str(int8_report.path))
+    counts = int8_report.op_counts
+    assert counts["QuantizeLinear"] > 0 and counts["DequantizeLinear"] > 0
+    # per-channel: some DequantizeLinear has a vector scale (one per output channel)
+    init = {t.name: t for t in proto.graph.initializer}
+    scales = [init[n.input[1]] for n in proto.graph.node if n.op_type == "DequantizeLinear"]
+    assert any(len(s.dims) == 1 and s.dims[0] > 1 for s in scales)
+    assert int8_report.int8_bytes < int8_report.fp32_bytes
+
+
+def test_int8_keeps_metadata(int8_report, fp32_onnx: Path) -> None:
+    predictor = load_predictor(int8_report.path)
+    assert predictor.backend == "onnx-int8"
+    assert predictor.input_size == (64, 64) and predictor.mean == MEAN
+    fp32 = {p.key: p.value for p in onnx.load(str(fp32_onnx)).metadata_props}
+    int8 = {p.key: p.value for p in onnx.load(str(int8_report.path)).metadata_props}
+    assert int8[METADATA_PREFIX + "precision"] == "int8"
+    for key in ("classes", "input_size", "normalization", "model_name"):
+        assert int8[METADATA_PREFIX + key] == fp32[METADATA_PREFIX + key]
+
+
+def test_int8_agrees_with_fp32_on_most_pixels(int8_report, fp32_onnx: Path, synth_root) -> None:
+    """Checked on the synthetic val images (not used for calibration) with the briefly trained
+    model of conftest; 90% is a loose bound for 30 training steps and 6 calibration images."""
+    from segcompress.data import load_split
+    from segcompress.deploy.samples import dataset_images
+
+    fp32, int8 = load_predictor(fp32_onnx), load_predictor(int8_report.path)
+    val = load_split(synth_root, "val", img_size=(64, 64), train=False, format="idd-kaggle")
+    x = dataset_images(val, len(val), fp32.info)
+    a, b = fp32(x).argmax(1), int8(x).argmax(1)
+    assert len(torch.unique(a)) >= 3  # several classes predicted: a real comparison
+    assert (a == b).float().mean() >= 0.9
+
+
+def test_runtime_graph_uses_integer_kernels(int8_report) -> None:
+    """ORT fuses the QDQ groups: convolutions run as QLinearConv; what stays FP32 is named."""
+    runtime = runtime_graph(int8_report.path)
+    assert int8_report.runtime_ops.get("com.microsoft:QLinearConv", 0) >= 1
+    assert "Conv" not in int8_report.runtime_ops
+    assert int8_report.fp32_ops == fp32_op_types(runtime)
+    # the final bilinear upsampling of the logits has no integer kernel in ORT
+    assert int8_report.fp32_ops.get("Resize", 0) >= 1
+
+
+def test_fp32_op_types_follows_float_tensors() -> None:
+    """A hand-made graph: DQ -> Relu -> Q -> DQ -> Shape; only Relu computes on floats."""
+    from onnx import TensorProto, helper
+
+    scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.1])
+    zero = helper.make_tensor("z", TensorProto.UINT8, [], [0])
+    nodes = [
+        helper.make_node("DequantizeLinear", ["q", "s", "z"], ["f"]),
+        helper.make_node("Relu", ["f"], ["r"]),
+        helper.make_node("QuantizeLinear", ["r", "s", "z"], ["q2"]),
+        helper.make_node("DequantizeLinear", ["q2", "s", "z"], ["f2"]),
+        helper.make_node("Shape", ["f2"], ["shape"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("q", TensorProto.UINT8, [1, 4])],
+        [helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
+        [scale, zero],
+    )
+    assert fp32_op_types(helper.make_model(graph)) == {"Relu": 1}
+
+
+def test_quantize_dataset_reports_miou(fp32_onnx: Path, synth_root: Path, tmp_path) -> None:
+    spec = DataSpec(root=str(synth_root))
+    report = quantize_dataset(
+        fp32_onnx, tmp_path / "q.onnx", spec, calib_n=4, eval_data=spec, method="entropy"
+    )
+    assert report.calib_images == 4 and report.method == "entropy"
+    assert report.agreement_on == "3 val images"
+    assert 0.0 <= report.miou_int8 <= 1.0 and 0.0 <= report.miou_fp32 <= 1.0
+    assert report.agreement >= 0.8
+
+
+def test_empty_calibration_tensor(fp32_onnx: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="calibration set is empty"):
+        quantize_onnx(fp32_onnx, tmp_path / "q.onnx", torch.zeros(0, 3, 64, 64))
+
+
+def test_empty_calibration_split(fp32_onnx: Path, synth_root: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    for sub in ("images", "rgb_labels"):
+        (empty / "train" / sub).mkdir(parents=True)
+    with pytest.raises(DataError, match=r"--calib-data .*empty.*no image/mask pairs"):
+        quantize_dataset(fp32_onnx, tmp_path / "q.onnx", DataSpec(root=str(empty)))
+
+
+def test_requantizing_refused(int8_report, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="already quantized"):
+        quantize_onnx(int8_report.path, tmp_path / "q.onnx", torch.zeros(1, 3, 64, 64))
+
+
+def test_unknown_method(fp32_onnx: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--method"):
+        quantize_onnx(fp32_onnx, tmp_path / "q.onnx", torch.zeros(1, 3, 64, 64), method="kl")
