@@ -26,3 +26,24 @@ def idd_lite_root() -> Path:
     if not (SHARED_IDD_LITE / "leftImg8bit").is_dir():
         pytest.skip(f"real IDD-Lite not found at {SHARED_IDD_LITE} (../shared is absent)")
     return SHARED_IDD_LITE
+
+
+_REPO = Path(__file__).resolve().parents[1]
+_TOOL_DIRS = {".hypothesis", ".pytest_cache", ".ruff_cache", ".venv", "__pycache__", ".git"}
+
+
+def _repo_entries() -> set[str]:
+    return {p.name for p in _REPO.iterdir() if p.name not in _TOOL_DIRS}
+
+
+_BEFORE = _repo_entries()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when tests leave files in the repository root (e.g. a library's temp dump)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    stray = sorted(_repo_entries() - _BEFORE)
+    if stray:
+        print(f"\ntests left files in {_REPO}: {', '.join(stray)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

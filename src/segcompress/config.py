@@ -248,7 +248,11 @@ def load_config(path: str | Path, base: TrainConfig | None = None) -> TrainConfi
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the config file ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({exc})") from exc
+        # PyYAML's own message spans several lines; keep the problem and where it is.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise UsageError(f"{path}: not valid YAML ({problem}{where}); fix the file") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -271,7 +275,11 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], source: str) ->
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    """Write ``cfg`` as YAML atomically: a kill mid-write leaves the old file or the new one."""
+    from segcompress.data.io import atomic_write_bytes
+
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def validate_config(cfg: TrainConfig, source: str = "config") -> None:

@@ -18,7 +18,7 @@ from segcompress.errors import SegcompressError
 __all__ = ["build_parser", "main"]
 
 # Modules under segcompress.cli that add subcommands, in the order --help lists them.
-COMMAND_MODULES = ("data", "train")
+COMMAND_MODULES = ("data", "train", "models", "deploy", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"segcompress: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A file system refusal no library layer turned into a DataError (an output path below a
+        # regular file, a full disk): still one line naming the path, never a traceback.
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"segcompress: error: {where}{exc.strerror or exc}; check the path", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("segcompress: interrupted", file=sys.stderr)
         return 130

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import re
 
-__all__ = ["add_dataset_args", "parse_size", "positive_int", "size_arg", "spec_from_args"]
+__all__ = [
+    "add_dataset_args",
+    "non_negative_int",
+    "parse_size",
+    "positive_int",
+    "size_arg",
+    "spec_from_args",
+]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -34,6 +41,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
 
 
@@ -73,14 +90,4 @@ def spec_from_args(args: argparse.Namespace):
     """The DataSpec that the flags of ``add_dataset_args`` describe."""
     from segcompress.data.formats import DataSpec
 
-    return DataSpec(
-        root=args.root,
-        format=args.format,
-        level=args.level,
-        void_as_class=args.void_as_class,
-        classes=args.classes,
-        images=args.images,
-        masks=args.masks,
-        image_suffix=args.image_suffix,
-        mask_suffix=args.mask_suffix,
-    )
+    return DataSpec.from_dict(vars(args))

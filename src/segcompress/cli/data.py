@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from segcompress.cli.common import add_dataset_args, size_arg, spec_from_args
+from segcompress.cli.common import add_dataset_args, non_negative_int, size_arg, spec_from_args
 
 __all__ = ["register"]
 
@@ -21,8 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Procedural driving scenes in the idd-kaggle layout and IDD level-3 palette.",
     )
     p.add_argument("out", help="output folder")
-    p.add_argument("--n-train", type=int, default=200, help="training images (default 200)")
-    p.add_argument("--n-val", type=int, default=50, help="validation images (default 50)")
+    p.add_argument(
+        "--n-train", type=non_negative_int, default=200, help="training images (default 200)"
+    )
+    p.add_argument(
+        "--n-val", type=non_negative_int, default=50, help="validation images (default 50)"
+    )
     p.add_argument("--size", type=size_arg, default=(256, 512), help="HxW (default 256x512)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_synth)

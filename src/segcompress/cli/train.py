@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,7 @@ def _resolve_config(args: argparse.Namespace, mode: str) -> tuple[Any, dict[str,
         TrainConfig,
         apply_overrides,
         load_config,
+        validate_config,
     )
     from segcompress.engine.run import resume_config
 
@@ -218,6 +220,8 @@ def _resolve_config(args: argparse.Namespace, mode: str) -> tuple[Any, dict[str,
     if getattr(args, "resume", False):
         saved, state = resume_config(Path(cfg.out))
         cfg = layer(saved)
+    # Flags are range-checked by argparse, so a value out of range came from a file.
+    validate_config(cfg, getattr(args, "config", None) or ("last.pt" if state else "config"))
     if mode == "train" and cfg.distill.teacher is not None:
         raise UsageError("this config names a teacher (distill.teacher); use `segcompress distill`")
     if mode == "distill" and cfg.distill.teacher is None:
@@ -227,9 +231,14 @@ def _resolve_config(args: argparse.Namespace, mode: str) -> tuple[Any, dict[str,
 
 def _train(args: argparse.Namespace, mode: str) -> int:
     from segcompress.engine.run import train_run
+    from segcompress.engine.signals import RunInterrupted
 
     cfg, state = _resolve_config(args, mode)
-    row = train_run(cfg, resume_state=state, overwrite=getattr(args, "overwrite", False))
+    try:
+        row = train_run(cfg, resume_state=state, overwrite=getattr(args, "overwrite", False))
+    except RunInterrupted as exc:  # Ctrl-C / SIGTERM: a clean stop, not an error
+        print(f"segcompress: {exc}", file=sys.stderr)
+        return exc.exit_code
     if row:
         miou = row.get("best_miou")
         best = f"best val mIoU {miou:.4f} (epoch {row['best_epoch']})" if miou else "no evaluation"
@@ -243,25 +252,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     from segcompress.cli.common import spec_from_args
     from segcompress.data import load_split
     from segcompress.data.dataset import list_pairs
+    from segcompress.data.io import atomic_write_bytes
     from segcompress.data.masks import MaskDecoder
-    from segcompress.engine.checkpoint import (
-        checkpoint_classes,
-        load_checkpoint,
-        model_from_checkpoint,
-    )
-    from segcompress.engine.distributed import DistInfo, resolve_device
-    from segcompress.engine.evaluate import (
-        draw_samples,
-        evaluate,
-        evaluate_predictions,
-        torch_predictor,
-    )
+    from segcompress.data.transforms import MEAN, STD
+    from segcompress.deploy.runtime import load_predictor, renormalize
+    from segcompress.engine.evaluate import draw_samples, evaluate, evaluate_predictions
     from segcompress.metrics import compute_scores, format_table, scores_to_dict
 
     if args.root is None and args.images is None:
         raise UsageError("evaluate needs --data ROOT (or --images/--masks)")
     if (args.model is None) == (args.predictions is None):
-        raise UsageError("evaluate needs either a MODEL checkpoint or --predictions DIR")
+        raise UsageError("evaluate needs either a MODEL (.pt or .onnx) or --predictions DIR")
     spec = spec_from_args(args)
     samples = None  # what the sample grid needs, when a model is evaluated
     if args.predictions is not None:
@@ -269,40 +270,42 @@ def _evaluate(args: argparse.Namespace) -> int:
         decoder = MaskDecoder(fmt.classes, fmt.mask_kind, max_unknown=1.0)
         matrix = evaluate_predictions(listing.pairs, Path(args.predictions), decoder)
         classes = fmt.classes
+        print(f"scored saved predictions at the masks' own resolution ({len(listing.pairs)} masks)")
     else:
-        state = load_checkpoint(args.model)
-        if spec.format is None and state.get("dataset_format"):
-            spec = type(spec)(**{**spec.to_dict(), "format": state["dataset_format"]})
-        size = args.img_size or tuple(state["input_size"])
+        # One runtime for checkpoints, ONNX and INT8 files: all measured on the same harness.
+        predictor = load_predictor(args.model, device=args.device, threads=args.threads)
+        if spec.format is None and predictor.info.dataset_format:
+            spec = type(spec)(**{**spec.to_dict(), "format": predictor.info.dataset_format})
+        size = args.img_size or predictor.input_size
         dataset = load_split(spec, args.split, img_size=size, train=False)
         classes = dataset.classes
-        if checkpoint_classes(state, args.model).names != classes.names:
+        if predictor.classes.names != classes.names:
             raise UsageError(
-                f"{args.model}: the model's {state['num_classes']} classes differ from the "
-                f"dataset's {classes.num_classes}; pass the dataset options it was trained with"
+                f"{args.model}: the model's {predictor.classes.num_classes} classes differ from "
+                f"the dataset's {classes.num_classes}; pass the dataset options it was trained with"
             )
-        device = resolve_device(args.device, DistInfo())
-        model = model_from_checkpoint(state, args.model).to(device)
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=args.batch, num_workers=args.workers
         )
-        predict = torch_predictor(model, device)
-        samples = (predict, dataset, state["normalization"])
-        matrix = evaluate(
-            predict,
-            loader,
-            classes.num_classes,
-            classes.ignore_index,
-            device=device,
-            progress=True,
+        norm = (predictor.mean, predictor.std)
+
+        def predict(images: torch.Tensor) -> torch.Tensor:
+            return predictor(renormalize(images, (MEAN, STD), norm))
+
+        samples = (predict, dataset)
+        print(
+            f"evaluating {args.model} ({predictor.backend}) on {len(dataset)} '{args.split}' "
+            f"images resized to {size[0]}x{size[1]} (masks: nearest)"
         )
+        matrix = evaluate(predict, loader, classes.num_classes, classes.ignore_index, progress=True)
     scores = compute_scores(matrix.matrix, classes.names)
     table = format_table(scores, markdown=True)
     print(table)
     if args.json:
-        Path(args.json).write_text(json.dumps(scores_to_dict(scores), indent=2) + "\n")
+        text = json.dumps(scores_to_dict(scores), indent=2) + "\n"
+        atomic_write_bytes(Path(args.json), text.encode())
     if args.markdown:
-        Path(args.markdown).write_text(table + "\n")
+        atomic_write_bytes(Path(args.markdown), (table + "\n").encode())
     if args.plots:
         from segcompress.viz import plot_confusion
 
@@ -310,36 +313,30 @@ def _evaluate(args: argparse.Namespace) -> int:
         plots.mkdir(parents=True, exist_ok=True)
         plot_confusion(matrix.matrix, classes.names, plots / "confusion.png")
         if samples is not None:
-            predict, dataset, norm = samples
+            predict, dataset = samples
             count = min(8, len(dataset))
-            draw_samples(
-                predict, dataset, count, classes, norm["mean"], norm["std"], plots / "samples.png"
-            )
+            draw_samples(predict, dataset, count, classes, MEAN, STD, plots / "samples.png")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint
-    from segcompress.engine.distributed import DistInfo, resolve_device
+    from segcompress.deploy.runtime import load_predictor
     from segcompress.engine.predict import expand_inputs, predict_files
 
     images = expand_inputs(args.inputs)
-    state = load_checkpoint(args.model)
-    device = resolve_device(args.device, DistInfo())
-    model = model_from_checkpoint(state, args.model).to(device)
     gt_dir = Path(args.gt) if args.gt else None
     if gt_dir is not None and not gt_dir.is_dir():
         raise UsageError(f"--gt {gt_dir}: no such folder")
+    predictor = load_predictor(args.model, device=args.device, threads=args.threads)
     written = predict_files(
-        model,
-        state,
-        images,
-        Path(args.out),
-        device=device,
-        with_overlay=args.overlay,
-        gt_dir=gt_dir,
+        predictor, images, Path(args.out), with_overlay=args.overlay, gt_dir=gt_dir
     )
-    print(f"predict: {len(images)} images -> {len(written)} files in {args.out}")
+    h, w = predictor.input_size
+    print(
+        f"predict: {len(images)} images -> {len(written)} files in {args.out} "
+        f"({predictor.backend}; model input {h}x{w}, masks resized back to each image's size "
+        "in strips, so memory stays bounded on full-size frames)"
+    )
     return 0
 
 
@@ -368,7 +365,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score a checkpoint (or saved predictions) on a dataset split",
         description="Per-class Dice, IoU, precision and recall on a split.",
     )
-    evaluate.add_argument("model", nargs="?", help="checkpoint (.pt); omit with --predictions")
+    evaluate.add_argument(
+        "model",
+        nargs="?",
+        help="checkpoint (.pt) or ONNX file (FP32/INT8); omit with --predictions",
+    )
     evaluate.add_argument("--data", "--root_path", dest="root", help="dataset root folder")
     add_dataset_args(evaluate, root_required=False)
     evaluate.add_argument("--split", default="val")
@@ -376,6 +377,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--batch", type=positive_int, default=8)
     evaluate.add_argument("--workers", type=_non_negative_int, default=0)
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's)")
     evaluate.add_argument("--predictions", help="folder of index-mask PNGs named like the masks")
     evaluate.add_argument("--json", help="write the scores as JSON")
     evaluate.add_argument("--markdown", help="write the table as Markdown")
@@ -389,10 +391,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="colour masks for images",
         description="Predict colour masks (the dataset's palette) at each image's resolution.",
     )
-    predict.add_argument("model", help="checkpoint (.pt)")
+    predict.add_argument("model", help="checkpoint (.pt) or ONNX file (FP32/INT8)")
     predict.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--overlay", action="store_true", help="also write mask-over-image")
     predict.add_argument("--gt", help="ground-truth folder: also draw Input | GT | Predicted")
     predict.add_argument("--device", default="auto")
+    predict.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's)")
     predict.set_defaults(func=_predict)

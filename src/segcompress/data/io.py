@@ -97,6 +97,8 @@ def read_mask(path: str | Path, kind: str) -> np.ndarray:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write a temporary file beside ``path``, fsync, rename: readers never see half a file."""
     path = Path(path)
+    if not path.parent.is_dir():
+        raise DataError(f"{path}: {path.parent} is not a folder; choose another output path")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
         fh.write(data)

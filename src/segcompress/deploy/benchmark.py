@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +55,7 @@ from segcompress.deploy.runtime import (
     load_predictor,
 )
 from segcompress.errors import DataError, UsageError
+from segcompress.models.profile import time_calls
 
 __all__ = [
     "BENCH_KEYS",
@@ -141,17 +141,6 @@ def _reset_peak() -> bool:
         return False
 
 
-def _time_calls(fn: Any, x: torch.Tensor, runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn(x)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return times
-
-
 def measure_backend(
     path: str,
     backend: str,
@@ -184,7 +173,7 @@ def measure_backend(
     for batch in batches:
         n = runs if batch == smallest else max(MIN_RUNS_LARGE_BATCH, runs // batch)
         x = torch.randn(batch, 3, *img_size, generator=generator)
-        times = _time_calls(fn, x, n, warmup)
+        times = time_calls(fn, x, n, warmup)
         timings.append(
             {
                 "batch": batch,

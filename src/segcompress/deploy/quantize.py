@@ -167,8 +167,15 @@ def _preprocess(src: Path, dst: Path) -> str:
     """Run ``quant_pre_process``; returns which variant worked."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    src, dst = src.resolve(), dst.resolve()
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        # When symbolic shape inference fails, ORT dumps "sym_shape_infer_temp.onnx" plus an
+        # external-data file into the working directory: run it from a scratch folder.
+        with (
+            tempfile.TemporaryDirectory() as scratch,
+            contextlib.chdir(scratch),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
             quant_pre_process(str(src), str(dst))
         return "full"
     except Exception:  # symbolic shape inference raises many kinds of errors on dynamic graphs

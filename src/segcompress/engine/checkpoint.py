@@ -14,6 +14,7 @@ import pickle
 import platform
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from segcompress.data.classes import ClassTable
-from segcompress.errors import DataError
+from segcompress.errors import DataError, SegcompressError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -39,6 +40,15 @@ __all__ = [
 
 CHECKPOINT_FORMAT = 1
 _REQUIRED = ("format_version", "model_name", "model_args", "model", "num_classes", "classes")
+# Types of the required keys, checked before use: a crafted file may hold anything there.
+_TYPES = {
+    "format_version": int,
+    "model_name": str,
+    "model_args": dict,
+    "model": dict,
+    "num_classes": int,
+    "classes": dict,
+}
 
 
 def versions() -> dict[str, str]:
@@ -57,15 +67,28 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 
     A crash or kill while saving must never leave a truncated ``last.pt`` behind (that would lose
     the run), hence: temporary file in the same folder, flush, fsync, atomic rename, fsync folder.
+    A failed write (full disk, lost permission) is a ``DataError`` naming the file; the previous
+    ``path`` is then still intact.
     """
+    from segcompress.engine.outdir import describe_os_error
+
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the checkpoint ({describe_os_error(exc)})") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(state, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise DataError(
+            f"{path}: cannot write the checkpoint ({describe_os_error(exc)}); the previous "
+            "file, if any, is unchanged"
+        ) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -82,16 +105,31 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # A foreign pickle's protocol warning would bury the one-line error below.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise DataError(
             f"{path}: refused to load: not a checkpoint of plain types (it would need arbitrary "
             "unpickling, or is no pickle at all); nothing in it was executed"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable checkpoint ({exc})") from exc
+    except Exception as exc:
+        # Damaged bytes make the unpickler fail in any way: fuzzing found IndexError and
+        # KeyError besides RuntimeError / EOFError. The file is data, so all are DataErrors.
+        reason = str(exc).strip().split(". ")[0] or type(exc).__name__  # drop torch's advice
+        raise DataError(
+            f"{path}: not a readable checkpoint, truncated or corrupt ({reason}); use an intact "
+            "copy (a run keeps last.pt and best.pt) or train again"
+        ) from exc
     if not isinstance(state, dict) or any(k not in state for k in _REQUIRED):
         raise DataError(f"{path}: not a segcompress checkpoint (needs keys {', '.join(_REQUIRED)})")
+    wrong = [k for k, kind in _TYPES.items() if not isinstance(state[k], kind)]
+    if wrong or isinstance(state["format_version"], bool):
+        raise DataError(
+            f"{path}: not a segcompress checkpoint ({(wrong or ['format_version'])[0]} has the "
+            "wrong type); use a checkpoint written by segcompress"
+        )
     if state["format_version"] > CHECKPOINT_FORMAT:
         raise DataError(
             f"{path}: checkpoint format {state['format_version']} is newer than this segcompress "
@@ -120,11 +158,17 @@ def load_model_weights(model: nn.Module, state: dict[str, Any], source: str) -> 
         )
     try:
         model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        given = {k: tuple(getattr(v, "shape", ())) for k, v in state["model"].items()}
+        missing = len(expected.keys() - given.keys())
+        unexpected = len(given.keys() - expected.keys())
+        reshaped = sum(1 for k in expected.keys() & given.keys() if expected[k] != given[k])
         raise DataError(
             f"{source}: weights do not fit the {state['model_name']!r} model built with "
-            f"{state['model_args']} ({first})"
+            f"{state['model_args']} ({missing} missing, {unexpected} unexpected, {reshaped} "
+            "of another shape); the file's model description does not match its weights: "
+            "use a checkpoint written by segcompress as it was saved"
         ) from exc
 
 
@@ -134,7 +178,13 @@ def model_from_checkpoint(state: dict[str, Any], source: str = "checkpoint") -> 
 
     args = dict(state["model_args"])
     args.setdefault("num_classes", state["num_classes"])
-    model = create_model(state["model_name"], **args)
+    try:
+        model = create_model(state["model_name"], **args)
+    except SegcompressError as exc:  # the registry's words are about flags; here it is the file
+        raise DataError(
+            f"{source}: the checkpoint describes a model this segcompress cannot build ({exc}); "
+            "use a checkpoint written by this version"
+        ) from exc
     load_model_weights(model, state, source)
     return model.eval()
 

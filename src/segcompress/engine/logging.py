@@ -9,10 +9,13 @@ logs of a resumed run read like those of one never interrupted.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
 from typing import Any
+
+from segcompress.data.io import atomic_write_bytes
 
 __all__ = ["RunLog", "read_log"]
 
@@ -67,16 +70,17 @@ class RunLog:
             self._tb.flush()
 
     def _write_all(self) -> None:
-        with open(self.out / "log.jsonl", "w", encoding="utf-8") as fh:
-            for row in self.rows:
-                fh.write(json.dumps(row) + "\n")
+        # Atomic rewrites: a run killed mid-write keeps readable logs for its --resume.
+        lines = "".join(json.dumps(row) + "\n" for row in self.rows)
+        atomic_write_bytes(self.out / "log.jsonl", lines.encode("utf-8"))
         columns: list[str] = []
         for row in self.rows:
             columns += [k for k, v in row.items() if _scalar(v) and k not in columns]
-        with open(self.out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(self.rows)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_bytes(self.out / "metrics.csv", table.getvalue().encode("utf-8"))
 
     def close(self) -> None:
         if self._tb is not None:

@@ -7,8 +7,9 @@ alone prepares the output folder and writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import tempfile
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,24 @@ from segcompress.engine.distributed import (
     shutdown_distributed,
 )
 from segcompress.engine.objective import DistillObjective, SegObjective
+from segcompress.engine.outdir import (
+    RunLock,
+    describe_os_error,
+    probe_writable,
+    remove_stale_temps,
+)
+from segcompress.engine.signals import GracefulStop, RunInterrupted
 from segcompress.engine.trainer import DataInfo, Trainer, make_loaders, seed_everything
 from segcompress.errors import DataError, UsageError
 
-__all__ = ["RUN_FILES", "data_spec", "prepare_out_dir", "resume_config", "train_run"]
+__all__ = [
+    "RUN_FILES",
+    "clear_run_files",
+    "data_spec",
+    "prepare_out_dir",
+    "resume_config",
+    "train_run",
+]
 
 # What a run writes into its folder; ``--overwrite`` removes exactly these.
 RUN_FILES = (
@@ -54,12 +69,23 @@ RUN_FILES = (
 )
 
 
-def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, create: bool) -> None:
-    """Refuse to clobber a run by accident and fail before training if ``out`` is unwritable."""
+def prepare_out_dir(
+    out: Path, *, resume: bool, overwrite: bool, create: bool, clear: bool = True
+) -> None:
+    """Refuse to clobber a run by accident and fail before training if ``out`` is unwritable.
+
+    ``clear=False`` leaves an ``--overwrite``'s old files in place for :func:`clear_run_files`
+    to remove later, once the new run's data and model are known to load.
+    """
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: is a file, not a folder; choose another --out")
     has_run = out.is_dir() and any((out / name).exists() for name in RUN_FILES)
     if resume:
         if not (out / "last.pt").is_file():
-            raise UsageError(f"--resume: {out / 'last.pt'} not found; start a new run without it")
+            raise UsageError(
+                f"--resume: {out / 'last.pt'} not found; start a new run without --resume "
+                "(with --overwrite if the folder holds an unfinished run)"
+            )
     elif has_run and not overwrite:
         raise UsageError(
             f"--out {out}: a run already exists there; pass --resume to continue it, "
@@ -69,37 +95,34 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, create: bool) -
         return
     try:
         out.mkdir(parents=True, exist_ok=True)
-        if overwrite and not resume:
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
     except OSError as exc:
-        raise DataError(
-            f"--out {out}: cannot write there ({exc.strerror}); choose another folder"
-        ) from exc
+        raise DataError(f"--out {out}: cannot write there ({describe_os_error(exc)})") from exc
+    probe_writable(out)
+    if clear and overwrite and not resume:
+        clear_run_files(out)
+
+
+def clear_run_files(out: Path) -> None:
+    """Remove the files of an earlier run in ``out`` (for ``--overwrite``), nothing else."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def data_spec(cfg: TrainConfig) -> DataSpec:
     d = cfg.data
     if d.root is None and d.images is None:
         raise UsageError("no dataset given; pass --data ROOT (or --images/--masks)")
-    return DataSpec(
-        root=d.root,
-        format=d.format,
-        level=d.level,
-        void_as_class=d.void_as_class,
-        classes=d.classes,
-        images=d.images,
-        masks=d.masks,
-        image_suffix=d.image_suffix,
-        mask_suffix=d.mask_suffix,
-    )
+    return DataSpec.from_dict(dataclasses.asdict(d))
 
 
 def resume_config(out: Path) -> tuple[TrainConfig, dict[str, Any]]:
     """The config and state of ``{out}/last.pt``, the base a resumed run starts from."""
     path = out / "last.pt"
+    if not path.is_file():
+        raise UsageError(
+            f"--resume: {path} not found; start a new run without --resume "
+            "(with --overwrite if the folder holds an unfinished run)"
+        )
     state = load_checkpoint(path)
     return config_from_dict(state["config"], str(path)), state
 
@@ -172,10 +195,15 @@ def train_run(
     out = Path(cfg.out)
     device = resolve_device(cfg.device, DistInfo(local_rank=int(os.environ.get("LOCAL_RANK", 0))))
     info = init_distributed(device)
+    lock = RunLock(out, enabled=info.is_main)
     try:
-        prepare_out_dir(
-            out, resume=resume_state is not None, overwrite=overwrite, create=info.is_main
-        )
+        resume = resume_state is not None
+        # Old files go only once the new run's data and model have loaded (below), so a bad
+        # flag or dataset never costs the run that --overwrite would have replaced.
+        prepare_out_dir(out, resume=resume, overwrite=overwrite, create=info.is_main, clear=False)
+        lock.acquire()
+        if info.is_main:
+            remove_stale_temps(out, RUN_FILES)
         barrier()
         seed_everything(cfg.seed + info.rank, cfg.deterministic)
         spec = data_spec(cfg)
@@ -193,8 +221,8 @@ def train_run(
             info=info,
             pin_memory=device.type == "cuda",
         )
-        if info.is_main:
-            save_config(cfg, out / "config.yaml")
+        if info.is_main and overwrite and not resume:
+            clear_run_files(out)
         trainer = Trainer(
             objective,
             train_loader,
@@ -206,8 +234,29 @@ def train_run(
             info=info,
             resume=resume_state,
         )
-        row = trainer.fit()
+        if info.is_main:  # only now: a resume that does not fit its checkpoint changes nothing
+            save_config(cfg, out / "config.yaml")
+        with GracefulStop(trainer.request_stop, announce=info.is_main) as stop:
+            row = trainer.fit()
+        if trainer.stopped_in_epoch is not None:
+            raise RunInterrupted(_resume_hint(cfg, trainer), stop.signum or signal.SIGTERM)
         row["best_epoch"] = trainer.best_epoch
         return row
     finally:
+        lock.release()
         shutdown_distributed()
+
+
+def _resume_hint(cfg: TrainConfig, trainer: Trainer) -> str:
+    """What was kept and the command that continues the run exactly."""
+    command = "distill" if cfg.distill.teacher is not None else "train"
+    stopped, saved = trainer.stopped_in_epoch, trainer.epoch
+    if stopped is not None and stopped > saved:
+        state = f"the end of epoch {saved}" if saved else "the state before the first step"
+        kept = (
+            f"stopped during epoch {stopped}; {cfg.out}/last.pt holds {state}, and resuming "
+            f"redoes epoch {stopped} from its start (same result as an uninterrupted run)"
+        )
+    else:
+        kept = f"stopped after epoch {saved}, saved in {cfg.out}/last.pt"
+    return f"{kept}; resume with: segcompress {command} --out {cfg.out} --resume"

@@ -6,10 +6,12 @@ loaders, the run config and the class table. ``fit()`` then runs epochs of
 ``eval_every`` epochs, keeps ``last.pt`` / ``best.pt``, logs each epoch, draws pictures and stops
 early when validation mIoU has not improved for ``patience`` epochs.
 
-Resume granularity is the epoch: checkpoints are written at the end of an epoch, with every RNG
-state and the epoch number that seeds the sampler's shuffle, so a resumed run repeats exactly what
-an uninterrupted one would have done. ``request_stop()`` ends the loop after the current step
-(for signal handlers); the unfinished epoch is not saved.
+Resume granularity is the epoch: checkpoints are written at the end of an epoch (and once before
+the first, so a run killed in epoch 1 can resume too), with every RNG state and the epoch number
+that seeds the sampler's shuffle, so a resumed run repeats exactly what an uninterrupted one would
+have done. ``request_stop()`` (from the signal handlers of ``engine.signals``) ends the loop after
+the current step, at the same step on every rank; an unfinished epoch is not saved, and resuming
+redoes it from its start, which keeps the result exact however the data loader draws its samples.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +46,7 @@ from segcompress.engine.checkpoint import (
 from segcompress.engine.distributed import DistInfo, ShardSampler, all_reduce_sum, barrier
 from segcompress.engine.evaluate import autocast, draw_samples, evaluate, torch_predictor
 from segcompress.engine.logging import RunLog
+from segcompress.engine.outdir import check_free_space
 from segcompress.engine.schedule import LRSchedule
 from segcompress.errors import DataError, UsageError
 from segcompress.metrics import compute_scores
@@ -93,6 +97,10 @@ def amp_dtype(name: str, device: torch.device) -> torch.dtype | None:
 def _seed_worker(worker_id: int) -> None:
     # torch seeds `random` and itself per worker; numpy must be seeded by hand.
     np.random.seed(torch.initial_seed() % 2**32)
+    # Ctrl-C reaches the whole process group: the main process stops gracefully and ends the
+    # workers itself, so they must not die first and take the batch in flight with them.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def make_loaders(
@@ -213,6 +221,9 @@ class Trainer:
         self.best_epoch = 0
         self.last_metrics: dict[str, Any] = {}
         self.stop_requested = False
+        # The epoch in (or after) which a stop request ended fit() early; None when it did not.
+        self.stopped_in_epoch: int | None = None
+        self._resumed = resume is not None
         if resume is not None:
             self._restore(resume)
         self.ddp: nn.Module = self.objective
@@ -226,17 +237,30 @@ class Trainer:
         )
 
     def request_stop(self) -> None:
-        """Finish the current step, then end ``fit()`` without saving the unfinished epoch."""
+        """Finish the current step, then end ``fit()``; safe to call from a signal handler.
+
+        Under DDP the ranks agree on the step to stop after (any rank's request counts). An
+        unfinished epoch is not saved: ``last.pt`` keeps the previous epoch's end, from which a
+        resumed run redoes the epoch exactly.
+        """
         self.stop_requested = True
+
+    def _agree_stop(self) -> bool:
+        """Whether any rank asked to stop (a collective: every rank must call it)."""
+        flag = torch.tensor([float(self.stop_requested)], device=self.device)
+        return all_reduce_sum(flag).item() > 0
 
     # ------------------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Train until ``cfg.epochs``, early stop or a stop request; returns the last log row."""
         cfg = self.cfg
         row: dict[str, Any] = {}
+        if not self._resumed:
+            self._save_initial()
         for epoch in range(self.epoch + 1, cfg.epochs + 1):
-            train_stats = self._train_one_epoch(epoch)
-            if self.stop_requested:
+            train_stats, complete = self._train_one_epoch(epoch)
+            if not complete:
+                self.stopped_in_epoch = epoch
                 break
             self.epoch = epoch
             row = {"epoch": epoch, "step": self.step, **train_stats}
@@ -255,11 +279,15 @@ class Trainer:
             stale = epoch - self.best_epoch
             if cfg.patience and self.val_loader is not None and stale >= cfg.patience:
                 break
+            if self._agree_stop() and epoch < cfg.epochs:
+                self.stopped_in_epoch = epoch
+                break
         self.log.close()
         barrier()  # no rank leaves before rank 0 has written the checkpoints
         return row
 
-    def _train_one_epoch(self, epoch: int) -> dict[str, Any]:
+    def _train_one_epoch(self, epoch: int) -> tuple[dict[str, Any], bool]:
+        """Train one epoch; returns its statistics and whether it ran to its end."""
         cfg = self.cfg
         self.objective.train()
         sampler = self.train_loader.sampler
@@ -282,8 +310,12 @@ class Trainer:
             with autocast(self.device, self.amp_dtype):
                 loss, parts = self.ddp(images, masks)
             # One small all-reduce per step: every rank must agree to stop on a bad loss, or
-            # the others would wait forever in backward's gradient all-reduce.
-            loss_value = all_reduce_sum(loss.detach().float().clone()).item() / self.info.world_size
+            # the others would wait forever in backward's gradient all-reduce; the stop request
+            # travels with it, so all ranks end after the same step.
+            stop_flag = torch.tensor(float(self.stop_requested), device=loss.device)
+            synced = all_reduce_sum(torch.stack([loss.detach().float(), stop_flag]))
+            loss_value = synced[0].item() / self.info.world_size
+            stop = synced[1].item() > 0
             if not math.isfinite(loss_value):
                 self._fail_non_finite(loss_value, epoch)
             self.optimizer.zero_grad(set_to_none=True)
@@ -307,7 +339,7 @@ class Trainer:
                 lr=f"{self.schedule.lr:.2e}",
                 img_s=f"{images_seen / elapsed:.1f}",
             )
-            if self.stop_requested:
+            if stop and n_batches < len(self.train_loader):
                 break
             tick = time.perf_counter()
         elapsed = time.perf_counter() - start
@@ -318,7 +350,7 @@ class Trainer:
             images_per_s=images_seen / elapsed if elapsed > 0 else 0.0,
             data_time_share=data_time / elapsed if elapsed > 0 else 0.0,
         )
-        return stats
+        return stats, n_batches == len(self.train_loader)
 
     def _fail_non_finite(self, value: float, epoch: int) -> None:
         last = self.out / "last.pt"
@@ -403,6 +435,18 @@ class Trainer:
         gathered: list[Any] = [None] * self.info.world_size
         dist.all_gather_object(gathered, state)
         return gathered
+
+    def _save_initial(self) -> None:
+        """Save the state before the first step, and check the disk holds the checkpoints.
+
+        A run killed or stopped in its first epoch can then resume exactly like any other, and
+        a full disk shows up now rather than after the first epoch's work.
+        """
+        self._save(improved=False)
+        if self.info.is_main:
+            size = (self.out / "last.pt").stat().st_size
+            # best.pt, plus the temporary copy each atomic rewrite needs.
+            check_free_space(self.out, 2 * size, "best.pt and checkpoint rewrites")
 
     def _save(self, improved: bool) -> None:
         state = self.state_dict()  # on every rank: gathering RNG states is collective

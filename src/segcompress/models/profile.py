@@ -31,6 +31,7 @@ __all__ = [
     "model_size_mb",
     "profile_model",
     "profile_models",
+    "time_calls",
 ]
 
 # Keys of one profile row, in the order the CLI prints them.
@@ -74,15 +75,19 @@ def measure_latency(
     batch: int = 1,
 ) -> float:
     """Median milliseconds of ``runs`` forward passes (after ``warmup`` untimed ones)."""
-    x = _example(img_size, batch)
+    return statistics.median(time_calls(model, _example(img_size, batch), runs, warmup))
+
+
+def time_calls(fn: Any, x: Any, runs: int, warmup: int) -> list[float]:
+    """Milliseconds of each of ``runs`` calls ``fn(x)``, after ``warmup`` untimed calls."""
     for _ in range(warmup):
-        model(x)
+        fn(x)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        model(x)
+        fn(x)
         times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return times
 
 
 def profile_model(

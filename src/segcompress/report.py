@@ -1,0 +1,387 @@
+"""The demo report: one self-contained ``report.html`` (figures embedded as base64 PNG) and
+``report.md`` (figures as files under ``figures/``), from plain inputs the demo gathers.
+
+Rendering only: the numbers come in measured (scores from confusion matrices, latencies from
+the benchmark); this module computes nothing but differences and ratios of them, and states the
+distillation result whichever way it goes.
+
+Inputs (a dict): ``evaluations`` (row key -> ``{"scores": scores_to_dict(...), "confusion":
+[[...]]}``), ``benchmark`` (``{"machine": ..., "rows": [benchmark rows with "key"]}``),
+``samples`` (``images`` uint8 [N, H, W, 3], ``gt``/``teacher``/``student_kd`` class ids
+[N, H, W]), ``curves`` (run -> log rows), ``classes`` (ClassTable dict), ``commands`` (row key ->
+command lines), ``stages`` (stage -> seconds), ``budget``, ``data``, ``export``, ``quantize``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segcompress.data.classes import ClassTable
+
+__all__ = ["REPORT_VERSION", "ROWS", "findings", "render_html", "render_markdown", "write_report"]
+
+REPORT_VERSION = 1
+# Summary rows: key (evaluation and benchmark row) and label.
+ROWS = (
+    ("teacher", "Teacher"),
+    ("student_scratch", "Student from scratch"),
+    ("student_kd", "Student distilled (KD)"),
+    ("student_kd_onnx", "Student KD, ONNX FP32"),
+    ("student_kd_int8", "Student KD, ONNX INT8"),
+)
+# Per-class tables and confusion matrices are drawn for these rows.
+DETAIL_ROWS = ("teacher", "student_kd")
+FIGURES = ("samples", "curves", "tradeoff", "confusion_teacher", "confusion_student_kd")
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:1180px;color:#222;line-height:1.45;padding:0 1em}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:14px}
+th,td{border:1px solid #ccc;padding:4px 9px}th{background:#f0f3f7}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.mean td{font-weight:bold;background:#fafafa}
+img{max-width:100%;border:1px solid #eee}
+pre{background:#f6f8fa;padding:.7em;overflow-x:auto;font-size:12.5px;white-space:pre-wrap}
+.finding{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
+.side{display:flex;gap:1.5em;flex-wrap:wrap}.side>div{flex:1;min-width:420px}
+"""
+
+
+# -- numbers -------------------------------------------------------------------------------------
+def _mean(evaluation: dict[str, Any], key: str) -> float | None:
+    return evaluation["scores"]["mean"][key]
+
+
+def _bench(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["key"]: row for row in inputs["benchmark"]["rows"]}
+
+
+def _pts(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def findings(inputs: dict[str, Any]) -> list[str]:
+    """The report's plain-language results: distillation gain, student/teacher ratios, INT8."""
+    ev, bench = inputs["evaluations"], _bench(inputs)
+    n_val = inputs["data"]["n_val"]
+    teacher, scratch, kd = (
+        _mean(ev[k], "iou") for k in ("teacher", "student_scratch", "student_kd")
+    )
+    gain = kd - scratch
+    points = round(100 * gain, 2)
+    if points > 0:
+        verdict = f"Distillation helped at this budget: {_pts(gain)} mIoU points"
+    elif points < 0:
+        verdict = f"Distillation did not help at this budget: {_pts(gain)} mIoU points"
+    else:
+        verdict = "Distillation made no difference at this budget: +0.00 mIoU points"
+    verdict += " for the distilled student over the same student trained from scratch"
+    lines = [
+        f"{verdict} ({100 * kd:.2f} vs {100 * scratch:.2f}; same data, epochs and seed; one seed "
+        f"and {n_val} validation images, so differences of a few points are within noise)."
+    ]
+    if teacher <= max(kd, scratch):
+        lines.append(
+            f"The teacher ({100 * teacher:.2f} mIoU) is not better than the students at this "
+            "budget: a teacher trained this briefly has little to pass on."
+        )
+    t, s, q = bench["teacher"], bench["student_kd"], bench["student_kd_int8"]
+    lines.append(
+        f"Distilled student / teacher: accuracy {kd / teacher:.2f}x (mIoU), FLOPs "
+        f"{s['flops'] / t['flops']:.3f}x, parameters {s['params'] / t['params']:.3f}x, "
+        f"latency {s['latency_p50_ms'] / t['latency_p50_ms']:.2f}x (both PyTorch FP32)."
+    )
+    if "student_kd_onnx" in bench:
+        f32 = bench["student_kd_onnx"]
+        int8_miou, f32_miou = (
+            _mean(ev["student_kd_int8"], "iou"),
+            _mean(ev["student_kd_onnx"], "iou"),
+        )
+        speed = f32["latency_p50_ms"] / q["latency_p50_ms"]
+        lines.append(
+            f"INT8 vs FP32 (ONNX Runtime): {_pts(int8_miou - f32_miou)} mIoU points, "
+            f"{speed:.2f}x {'faster' if speed >= 1 else 'speed (slower)'}, file "
+            f"{f32['file_mb'] / q['file_mb']:.1f}x smaller; INT8 student latency is "
+            f"{q['latency_p50_ms'] / t['latency_p50_ms']:.3f}x the teacher's."
+        )
+    return lines
+
+
+# -- figures -------------------------------------------------------------------------------------
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100)
+
+
+def _save(fig: Any, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.savefig(path, bbox_inches="tight")
+
+
+def _plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    fig = _figure(11, 3.8)
+    loss_ax, miou_ax = fig.subplots(1, 2)
+    for run, rows in curves.items():
+        loss_ax.plot(
+            [r["epoch"] for r in rows], [r.get("train_loss") for r in rows], ".-", label=run
+        )
+        val = [r for r in rows if r.get("val_miou") is not None]
+        miou_ax.plot([r["epoch"] for r in val], [100 * r["val_miou"] for r in val], ".-", label=run)
+    loss_ax.set(title="Training loss (KD run: task + distillation)", xlabel="epoch")
+    miou_ax.set(title="Validation mIoU (%)", xlabel="epoch")
+    for ax in (loss_ax, miou_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _plot_tradeoff(inputs: dict[str, Any], path: Path) -> None:
+    bench, ev = _bench(inputs), inputs["evaluations"]
+    fig = _figure(7, 4.2)
+    ax = fig.subplots()
+    for i, (key, label) in enumerate(ROWS):
+        if key not in bench or key not in ev:
+            continue
+        x, y = bench[key]["latency_p50_ms"], 100 * _mean(ev[key], "iou")
+        ax.scatter([x], [y], s=60, color=f"C{i}", label=f"{label} ({bench[key]['backend']})")
+    ax.set_xscale("log")
+    ax.set(xlabel="latency p50, ms (batch 1, log scale)", ylabel="val mIoU (%)")
+    ax.set_title("Accuracy vs latency")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    _save(fig, path)
+
+
+def _draw_figures(inputs: dict[str, Any], folder: Path) -> dict[str, Path]:
+    from segcompress.viz import plot_comparison, plot_confusion
+
+    folder.mkdir(parents=True, exist_ok=True)
+    classes = ClassTable.from_dict(inputs["classes"], source="report inputs")
+    s = inputs["samples"]
+    paths = {name: folder / f"{name}.png" for name in FIGURES}
+    plot_comparison(
+        list(s["images"]),
+        [list(m) for m in zip(s["gt"], s["teacher"], s["student_kd"], strict=True)],
+        classes,
+        paths["samples"],
+        titles=("Input", "Ground Truth", "Teacher", "Student (KD)"),
+    )
+    _plot_curves(inputs["curves"], paths["curves"])
+    _plot_tradeoff(inputs, paths["tradeoff"])
+    for key in DETAIL_ROWS:
+        matrix = np.asarray(inputs["evaluations"][key]["confusion"])
+        plot_confusion(matrix, classes.names, paths[f"confusion_{key}"])
+    return paths
+
+
+# -- tables --------------------------------------------------------------------------------------
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def summary_rows(inputs: dict[str, Any]) -> list[list[str]]:
+    """Model | params | GFLOPs | size MB | latency ms (backend) | mIoU | mDice, as text cells."""
+    bench, ev = _bench(inputs), inputs["evaluations"]
+    rows = []
+    for key, label in ROWS:
+        if key not in bench or key not in ev:
+            continue
+        b = bench[key]
+        params = "–" if b["params"] is None else f"{b['params'] / 1e6:.3f} M"
+        flops = "–" if b["flops"] is None else f"{b['flops'] / 1e9:.3f}"
+        rows.append(
+            [
+                label,
+                params,
+                flops,
+                f"{b['file_mb']:.2f}",
+                f"{b['latency_p50_ms']:.2f} ({b['backend']})",
+                _fmt(_mean(ev[key], "iou")),
+                _fmt(_mean(ev[key], "dice")),
+            ]
+        )
+    return rows
+
+
+SUMMARY_HEADER = ("Model", "Params", "GFLOPs", "Size MB", "Latency ms (backend)", "mIoU", "mDice")
+CLASS_HEADER = ("Class", "Dice", "IoU", "Precision", "Recall")
+
+
+def class_rows(evaluation: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
+    """Per-class rows and the Mean row (absent classes: dashes, left out of the means)."""
+    keys = ("dice", "iou", "precision", "recall")
+    scores = evaluation["scores"]
+    rows = [[f"{c['name']} ({c['id']})", *(_fmt(c[k]) for k in keys)] for c in scores["classes"]]
+    return rows, ["Mean", *(_fmt(scores["mean"][k]) for k in keys)]
+
+
+def _html_table(header: Sequence[str], rows: list[list[str]], mean: list[str] | None = None) -> str:
+    def cells(row: Sequence[str], tag: str) -> str:
+        out = []
+        for i, cell in enumerate(row):
+            cls = ' class="num"' if i and tag == "td" else ""
+            out.append(f"<{tag}{cls}>{html.escape(cell)}</{tag}>")
+        return "".join(out)
+
+    body = [f"<tr>{cells(r, 'td')}</tr>" for r in rows]
+    if mean is not None:
+        body.append(f'<tr class="mean">{cells(mean, "td")}</tr>')
+    head = f"<thead><tr>{cells(header, 'th')}</tr></thead>"
+    return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
+
+
+def _md_table(header: Sequence[str], rows: list[list[str]], mean: list[str] | None = None) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if mean is not None:
+        lines.append("| " + " | ".join(f"**{c}**" for c in mean) + " |")
+    return "\n".join(lines)
+
+
+def _stage_rows(inputs: dict[str, Any]) -> list[list[str]]:
+    return [[stage, f"{seconds:.1f}"] for stage, seconds in inputs["stages"].items()]
+
+
+def _setup_lines(inputs: dict[str, Any]) -> list[str]:
+    b, m, d = inputs["budget"], inputs["benchmark"]["machine"], inputs["data"]
+    size = "x".join(str(v) for v in b["img_size"])
+    lines = [
+        f"Data: synthetic IDD-layout driving scenes (offline stand-in for IDD, 26 level-3 "
+        f"classes), {d['n_train']} training and {d['n_val']} validation images rendered at "
+        f"{d['size'][0]}x{d['size'][1]}, trained and evaluated at {size}.",
+        f"Training: {b['teacher_epochs']} epochs for the teacher, {b['epochs']} for each "
+        f"student, batch {b['batch']}, AdamW lr {b['lr']:g}, seed "
+        f"{b['seed']}; teacher `{b['teacher']}` {b['teacher_args'] or ''}, student "
+        f"`{b['student']}`; KD terms {', '.join(b['kd'])} (temperature {b['temperature']:g}).",
+        f"Latency: batch 1 at {size}, median of {b['bench_runs']} runs after "
+        f"{b['bench_warmup']} warm-up runs, {inputs['benchmark']['rows'][0]['threads']} threads "
+        f"on {m['cpu']} ({m['cores']} cores), load average {m['load_average'][0]} before and "
+        f"{m.get('load_average_after', ['?'])[0]} after; torch {m['torch']}, onnxruntime "
+        f"{m['onnxruntime']}. FLOPs = 2 x MAC of conv/matmul of the fused model.",
+    ]
+    if b.get("note"):
+        lines.append(f"Note: {b['note']}.")
+    q = inputs["quantize"]
+    if q.get("agreement") is not None:
+        lines.append(
+            f"INT8: static QDQ ({q['method']} calibration on {q['calib_images']} training "
+            f"images); argmax agreement with FP32 {100 * q['agreement']:.2f}% on "
+            f"{q['agreement_on']}."
+        )
+    return lines
+
+
+def _command_blocks(inputs: dict[str, Any]) -> list[tuple[str, str]]:
+    labels = dict(ROWS)
+    labels["data"] = "Dataset"
+    return [(labels.get(k, k), "\n".join(v)) for k, v in inputs["commands"].items()]
+
+
+# -- documents -----------------------------------------------------------------------------------
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def render_html(inputs: dict[str, Any], figures: dict[str, Path]) -> str:
+    """The self-contained HTML report (every figure inlined as a data: URI)."""
+    esc = html.escape
+
+    def img(name: str, alt: str) -> str:
+        return f'<img src="{_data_uri(figures[name])}" alt="{esc(alt)}">'
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>segcompress demo report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>segcompress demo report</h1>",
+        "<p>Teacher, student from scratch and distilled student on the validation split, "
+        "with the distilled student exported to ONNX and quantized to INT8.</p>",
+        "<h2>Results</h2>",
+        *(f'<p class="finding">{esc(line)}</p>' for line in findings(inputs)),
+        _html_table(SUMMARY_HEADER, summary_rows(inputs)),
+        "<ul>",
+        *(f"<li>{esc(line)}</li>" for line in _setup_lines(inputs)),
+        "</ul>",
+        "<h2>Predictions</h2>",
+        img("samples", "Input, ground truth, teacher and distilled student predictions"),
+        "<h2>Per-class scores (validation)</h2>",
+        '<div class="side">',
+    ]
+    for key in DETAIL_ROWS:
+        rows, mean = class_rows(inputs["evaluations"][key])
+        parts += [f"<div><h3>{esc(dict(ROWS)[key])}</h3>", _html_table(CLASS_HEADER, rows, mean)]
+        parts.append("</div>")
+    parts += [
+        "</div>",
+        "<p>Means are over classes present in the validation ground truth; absent classes "
+        "(–) are left out.</p>",
+        "<h2>Training curves</h2>",
+        img("curves", "Training loss and validation mIoU per epoch"),
+        "<h2>Accuracy vs latency</h2>",
+        img("tradeoff", "Validation mIoU against latency"),
+        "<h2>Confusion matrices</h2>",
+        '<div class="side">',
+        *(
+            f"<div><h3>{esc(dict(ROWS)[k])}</h3>{img(f'confusion_{k}', 'confusion matrix')}</div>"
+            for k in DETAIL_ROWS
+        ),
+        "</div>",
+        "<h2>Reproduce</h2>",
+        "<p>The equivalent commands, run from the folder the demo ran in:</p>",
+    ]
+    for label, block in _command_blocks(inputs):
+        parts += [f"<h3>{esc(label)}</h3>", f"<pre>{esc(block)}</pre>"]
+    parts += [
+        "<h2>Stage timings</h2>",
+        _html_table(("Stage", "Seconds"), _stage_rows(inputs)),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def render_markdown(inputs: dict[str, Any], figures: dict[str, Path], base: Path) -> str:
+    """The Markdown report; figures are linked relative to ``base`` (the report's folder)."""
+
+    def img(name: str, alt: str) -> str:
+        return f"![{alt}]({figures[name].relative_to(base).as_posix()})"
+
+    parts = ["# segcompress demo report", "", "## Results", ""]
+    parts += [f"> {line}\n" for line in findings(inputs)]
+    parts += [_md_table(SUMMARY_HEADER, summary_rows(inputs)), ""]
+    parts += [f"- {line}" for line in _setup_lines(inputs)]
+    parts += ["", "## Predictions", "", img("samples", "Input | Ground Truth | Teacher | KD"), ""]
+    parts += ["## Per-class scores (validation)", ""]
+    for key in DETAIL_ROWS:
+        rows, mean = class_rows(inputs["evaluations"][key])
+        parts += [f"### {dict(ROWS)[key]}", "", _md_table(CLASS_HEADER, rows, mean), ""]
+    parts += ["## Training curves", "", img("curves", "training curves"), ""]
+    parts += ["## Accuracy vs latency", "", img("tradeoff", "accuracy vs latency"), ""]
+    parts += ["## Confusion matrices", ""]
+    parts += [img(f"confusion_{k}", f"confusion {k}") + "\n" for k in DETAIL_ROWS]
+    parts += ["## Reproduce", ""]
+    for label, block in _command_blocks(inputs):
+        parts += [f"### {label}", "", "```bash", block, "```", ""]
+    parts += ["## Stage timings", "", _md_table(("Stage", "Seconds"), _stage_rows(inputs)), ""]
+    return "\n".join(parts)
+
+
+def write_report(inputs: dict[str, Any], out: str | Path) -> list[Path]:
+    """Draw the figures into ``{out}/figures`` and write ``report.html`` and ``report.md``;
+    returns the files written (the two reports first)."""
+    out = Path(out)
+    figures = _draw_figures(inputs, out / "figures")
+    html_path, md_path = out / "report.html", out / "report.md"
+    html_path.write_text(render_html(inputs, figures), encoding="utf-8")
+    md_path.write_text(render_markdown(inputs, figures, out), encoding="utf-8")
+    return [html_path, md_path, *figures.values()]

@@ -1,0 +1,154 @@
+"""``segcompress demo --quick`` end to end: artefacts, report content, skipping, the browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segcompress.cli import build_parser, main
+from segcompress.config import config_to_dict
+from segcompress.demo import QUICK_BUDGET, RUNS, STAGES, Demo, run_demo, train_command
+from segcompress.engine.checkpoint import load_checkpoint
+from segcompress.report import ROWS
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEGCOMPRESS_CACHE", str(out.parent / "cache"))
+        assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def _records(out: Path) -> dict[str, dict]:
+    return {s: json.loads((out / "stages" / f"{s}.json").read_text()) for s in STAGES}
+
+
+def test_every_artefact_is_written(demo_dir: Path) -> None:
+    expected = [
+        "data/synth.json",
+        "eval/samples.npz",
+        "deploy/student_kd.onnx",
+        "deploy/student_kd.int8.onnx",
+        "benchmark.json",
+        "report.html",
+        "report.md",
+        *(f"{run}/{name}" for run in RUNS.values() for name in ("best.pt", "last.pt", "log.jsonl")),
+        *(f"eval/{row}.json" for row, _ in ROWS),
+        *(f"stages/{stage}.json" for stage in STAGES),
+    ]
+    missing = [name for name in expected if not (demo_dir / name).is_file()]
+    assert not missing
+    for stage, run in RUNS.items():
+        state = load_checkpoint(demo_dir / run / "last.pt")
+        wanted_epochs = QUICK_BUDGET.teacher_epochs if stage == "teacher" else QUICK_BUDGET.epochs
+        assert state["epoch"] == wanted_epochs
+        wanted = QUICK_BUDGET.teacher if stage == "teacher" else QUICK_BUDGET.student
+        assert state["model_name"] == wanted
+    bench = json.loads((demo_dir / "benchmark.json").read_text())
+    assert [r["key"] for r in bench["rows"]] == [key for key, _ in ROWS]
+    assert all(r["latency_p50_ms"] > 0 for r in bench["rows"])
+
+
+def test_report_numbers_match_the_evaluations(demo_dir: Path) -> None:
+    text = (demo_dir / "report.html").read_text(encoding="utf-8")
+    md = (demo_dir / "report.md").read_text(encoding="utf-8")
+    miou = {
+        row: json.loads((demo_dir / "eval" / f"{row}.json").read_text())["scores"]["mean"]["iou"]
+        for row, _ in ROWS
+    }
+    gain = 100 * (miou["student_kd"] - miou["student_scratch"])
+    assert f"{gain:+.2f} mIoU points" in text and f"{gain:+.2f} mIoU points" in md
+    for row, label in ROWS:
+        assert label in text and f"{miou[row]:.4f}" in text
+    assert "Input" in md and "Ground Truth" in md
+    assert len(re.findall(r'<img src="data:image/png;base64,', text)) == 5
+    assert text.count('<tr class="mean">') == 2
+    for verb in ("train", "distill", "evaluate", "export", "quantize", "benchmark"):
+        assert f"segcompress {verb} " in text
+
+
+def test_report_commands_parse_and_rebuild_the_demo_configs(demo_dir: Path) -> None:
+    from segcompress.cli.train import _resolve_config
+
+    demo = Demo(demo_dir, QUICK_BUDGET, progress=False)
+    parser = build_parser()
+    for lines in demo.commands().values():
+        for line in lines:
+            parser.parse_args(shlex.split(line)[1:])  # exits on an unknown flag
+    for stage, run in RUNS.items():
+        argv = shlex.split(train_command(demo.train_config(stage)))[1:]
+        args = parser.parse_args(argv)
+        cfg, _ = _resolve_config(args, args.command)
+        saved = load_checkpoint(demo_dir / run / "last.pt")["config"]
+        assert config_to_dict(cfg) == saved
+
+
+def test_rerun_skips_complete_stages_and_redoes_corrupted_ones(demo_dir: Path) -> None:
+    before = _records(demo_dir)
+    records = run_demo(demo_dir, quick=True, progress=False)
+    assert all(r["skipped"] for r in records.values())
+    # A truncated checkpoint and an unparsable report input are noticed, not assumed complete.
+    last = demo_dir / "student_scratch" / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])
+    (demo_dir / "eval" / "teacher.json").write_text("{", encoding="utf-8")
+    records = run_demo(demo_dir, quick=True, progress=False)
+    ran = {s for s, r in records.items() if not r["skipped"]}
+    assert {"student-scratch", "evaluate"} <= ran
+    assert not ran & {"data", "teacher", "student-kd"}
+    assert load_checkpoint(last)["epoch"] == QUICK_BUDGET.epochs
+    assert json.loads((demo_dir / "eval" / "teacher.json").read_text())["scores"]
+    assert before["teacher"]["outputs"] == records["teacher"]["outputs"]
+
+
+def test_report_opens_in_a_real_browser(demo_dir: Path, tmp_path: Path) -> None:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); browser check skipped")
+    url = (demo_dir / "report.html").resolve().as_uri()
+    shot = tmp_path / "shot.png"
+
+    def chromium(*extra: str) -> subprocess.CompletedProcess[str]:
+        with tempfile.TemporaryDirectory() as profile:
+            return subprocess.run(
+                [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+
+    dom = chromium("--enable-logging=stderr", "--v=0", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    assert dom.stdout.count("<table") == 4
+    assert len(re.findall(r'<img src="data:image/png;base64,', dom.stdout)) == 5
+    shot_run = chromium(f"--screenshot={shot}", "--window-size=1280,2400")
+    assert shot_run.returncode == 0 and shot.is_file(), shot_run.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("RGB"))
+    assert pixels.shape[:2] == (2400, 1280)
+    non_white = (pixels < 240).any(axis=2).mean()
+    colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
+    assert non_white > 0.05, f"screenshot nearly blank ({non_white:.1%} non-white)"
+    assert colours > 500, f"only {colours} colours: images did not render"
