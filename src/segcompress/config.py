@@ -53,6 +53,7 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     workers: int = 0
+    skip_bad: bool = False
 
 
 @dataclass

@@ -17,6 +17,7 @@ from segcompress.data.io import read_image, read_mask
 from segcompress.data.masks import MaskDecoder
 from segcompress.data.synthetic import synthesize
 from segcompress.deploy.runtime import load_predictor
+from segcompress.engine.checkpoint import load_checkpoint
 
 SMALL = ["--model", "student_xs", "--img-size", "32x64", "--batch", "4", "--no-progress"]
 
@@ -296,3 +297,16 @@ def test_legacy_flags_are_aliases(trained, tmp_path):
     assert code == 0
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["data"]["root"] == str(data) and cfg["data"]["img_size"] == [32, 32]
+
+
+def test_orphans_stop_training_unless_skip_bad(tmp_path, capsys):
+    data = tmp_path / "data"
+    synthesize(data, n_train=5, n_val=2, size=(64, 128), seed=1)
+    next((data / "train" / "rgb_labels").glob("*.png")).unlink()
+    args = ["--data", data, *SMALL, "--epochs", "1"]
+    assert run("train", *args, "--out", tmp_path / "refused") == 1
+    assert "--skip-bad" in capsys.readouterr().err
+    assert not (tmp_path / "refused" / "last.pt").exists()
+    assert run("train", *args, "--out", tmp_path / "run", "--skip-bad") == 0
+    assert "left out 1 bad or unpaired files" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from segcompress.cli.common import add_dataset_args, positive_int, size_arg
+from segcompress.cli.common import add_dataset_args, non_negative_int, positive_int, size_arg
 from segcompress.errors import UsageError
 
 __all__ = ["register"]
@@ -56,16 +56,6 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def _key_value(text: str) -> tuple[str, Any]:
     """``base_width=8`` -> ("base_width", 8); the value is read as a YAML scalar."""
     import yaml
@@ -101,7 +91,7 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
     run.add_argument("--eval-every", dest="eval_every", type=positive_int, help="epochs")
     run.add_argument(
         "--patience",
-        type=_non_negative_int,
+        type=non_negative_int,
         help="early stop after N epochs without a better val mIoU (0: off)",
     )
     run.add_argument("--amp", choices=("auto", "none", "bf16", "fp16"), help="mixed precision")
@@ -113,13 +103,19 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         "--no-progress", dest="progress", action="store_false", help="no progress bars"
     )
     run.add_argument(
-        "--samples", type=_non_negative_int, help="validation samples drawn (samples.png)"
+        "--samples", type=non_negative_int, help="validation samples drawn (samples.png)"
     )
     data = parser.add_argument_group("data loading")
     data.add_argument("--img-size", "--img_size", dest="data.img_size", type=size_arg)
-    data.add_argument("--workers", dest="data.workers", type=_non_negative_int)
+    data.add_argument("--workers", dest="data.workers", type=non_negative_int)
     data.add_argument("--train-split", dest="data.train_split")
     data.add_argument("--val-split", dest="data.val_split")
+    data.add_argument(
+        "--skip-bad",
+        dest="data.skip_bad",
+        action="store_true",
+        help="leave out orphan, duplicate and unreadable files (counted) instead of stopping",
+    )
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model", dest="model.name", help=f"registry name (default {default_model})"
@@ -375,7 +371,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--split", default="val")
     evaluate.add_argument("--img-size", type=size_arg, help="default: the checkpoint's")
     evaluate.add_argument("--batch", type=positive_int, default=8)
-    evaluate.add_argument("--workers", type=_non_negative_int, default=0)
+    evaluate.add_argument("--workers", type=non_negative_int, default=0)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's)")
     evaluate.add_argument("--predictions", help="folder of index-mask PNGs named like the masks")

@@ -208,8 +208,12 @@ def train_run(
         seed_everything(cfg.seed + info.rank, cfg.deterministic)
         spec = data_spec(cfg)
         size = cfg.data.img_size
-        train_set = load_split(spec, cfg.data.train_split, img_size=size, train=True)
-        val_set = load_split(spec, cfg.data.val_split, img_size=size, train=False)
+        skip = cfg.data.skip_bad
+        train_set = load_split(spec, cfg.data.train_split, img_size=size, train=True, skip_bad=skip)
+        val_set = load_split(spec, cfg.data.val_split, img_size=size, train=False, skip_bad=skip)
+        skipped = train_set.skipped + val_set.skipped
+        if skipped and info.is_main:
+            print(f"--skip-bad: left out {skipped} bad or unpaired files (see `data check`)")
         classes = train_set.classes
         objective = _build_objective(cfg, classes, spec)
         train_loader, val_loader = make_loaders(
