@@ -93,10 +93,11 @@ class DemoBudget:
     student_args: dict[str, Any] = field(default_factory=dict)
 
 
-# Sized for ~10 minutes on 2 busy CPU cores (measured; see README). The teacher is the project's
-# architecture made lighter (base_width 16, skip_channels 8: 1.4 M parameters, 8x the student's
-# FLOPs), since at full size it trains at only ~1-2 img/s on such a machine. The teacher gets
-# more epochs than the students, as a teacher would in practice; both students get the same.
+# Sized for 3-10 minutes on 2 CPU cores, quiet or busy (measured; see README). The teacher is
+# the project's architecture made lighter (base_width 16, skip_channels 8: 1.4 M parameters, 8x
+# the student's FLOPs), since at full size it trains at only ~1-2 img/s on a busy machine. The
+# teacher gets more epochs than the students, as a teacher would in practice; both students get
+# the same.
 DEFAULT_BUDGET = DemoBudget(
     n_train=96,
     n_val=32,
