@@ -40,6 +40,7 @@ __all__ = [
     "ParityReport",
     "export_checkpoint",
     "export_model",
+    "save_onnx_atomic",
     "verify_onnx",
 ]
 
@@ -98,7 +99,8 @@ class ExportReport:
         }
 
 
-def _save_atomic(proto: onnx.ModelProto, path: Path) -> None:
+def save_onnx_atomic(proto: onnx.ModelProto, path: Path) -> None:
+    """Write ``proto`` beside ``path`` and rename it into place: no half-written model files."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -141,7 +143,7 @@ def export_model(
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise DataError(f"{path}: the exported graph fails the ONNX checker ({first})") from exc
-    _save_atomic(proto, path)
+    save_onnx_atomic(proto, path)
     return path
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ from segcompress.data.classes import ClassTable
 from segcompress.data.formats import DataSpec
 from segcompress.data.transforms import MEAN, STD
 from segcompress.deploy.metadata import ModelInfo, resolve_onnx_info, write_info
+from segcompress.deploy.onnx_export import save_onnx_atomic
 from segcompress.deploy.options import CALIBRATION_METHODS
 from segcompress.deploy.runtime import (
     Predictor,
@@ -241,14 +241,7 @@ def quantize_onnx(
             )
         result = onnx.load(str(quantized))
     write_info(result, info, precision="int8", calibration=method)
-    fd, tmp_out = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(result, tmp_out)
-        os.replace(tmp_out, out)
-    except BaseException:
-        Path(tmp_out).unlink(missing_ok=True)
-        raise
+    save_onnx_atomic(result, out)
     runtime = runtime_graph(out)
     return QuantizeReport(
         path=out,
