@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench bench-accuracy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	for b in data synth models train deploy memory kill; do \
 		$(BIN)/python benchmarks/bench_$$b.py || exit 1; done
+
+# Accuracy suites behind BENCHMARKS.md: IDD-Lite (about two hours on 2 cores; needs
+# ../shared/datasets/idd20k_lite or DATA=...) and the synthetic 26-class set (about 15 minutes).
+DATA ?= ../shared/datasets/idd20k_lite
+bench-accuracy: $(STAMP)
+	$(BIN)/python benchmarks/bench_idd_lite.py --data $(DATA)
+	$(BIN)/python benchmarks/bench_kd_synthetic.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -3,7 +3,10 @@
 Trains each model for a few epochs on a synthetic dataset read through the prepared data cache
 (``prepare_split``), exactly as ``segcompress train`` does, and reports the last epoch (the first
 pays for warm-up). ``data share`` is the time spent waiting for batches over the epoch's time;
-the target is at most 10%. Prints a table and writes ``benchmarks/results/train.json``.
+the target is at most 10%. Each ``--variants`` entry is a precision and memory format
+(``fp32``: float32, NCHW; ``fp32-cl``: channels-last; ``bf16-cl``: bfloat16 autocast and
+channels-last, the CPU recipe of the IDD-Lite benchmark); speed-ups are against ``fp32`` in the
+same run. Prints a table and writes ``benchmarks/results/train.json``.
 
     python benchmarks/bench_train.py [--sizes 128 256] [--models teacher student_s student_xs]
 """
@@ -31,8 +34,16 @@ from segcompress.models.registry import create_model
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 
 
+VARIANTS = {"fp32": ("none", False), "fp32-cl": ("none", True), "bf16-cl": ("bf16", True)}
+
+
 def measure(
-    root: Path, model_name: str, size: int, device: torch.device, args: argparse.Namespace
+    root: Path,
+    model_name: str,
+    size: int,
+    device: torch.device,
+    variant: str,
+    args: argparse.Namespace,
 ) -> dict:
     """Train ``args.epochs`` epochs of ``args.steps`` steps; returns the last epoch's numbers."""
     seed_everything(0, deterministic=False)
@@ -41,7 +52,15 @@ def measure(
     model = create_model(model_name, num_classes=classes.num_classes)
     objective = SegObjective(model, build_segmentation_loss(ignore_index=classes.ignore_index))
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(out=out, epochs=args.epochs, batch=args.batch, progress=False)
+        amp, channels_last = VARIANTS[variant]
+        cfg = TrainConfig(
+            out=out,
+            epochs=args.epochs,
+            batch=args.batch,
+            progress=False,
+            amp=amp,
+            channels_last=channels_last,
+        )
         cfg.data.img_size = (size, size)
         loader, _ = make_loaders(
             train_set, None, batch=args.batch, workers=args.workers, seed=0, info=DistInfo()
@@ -61,6 +80,7 @@ def measure(
         "model": model_name,
         "size": size,
         "device": device.type,
+        "variant": variant,
         "batch": args.batch,
         "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
         "images_per_s": last["images_per_s"],
@@ -77,6 +97,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--variants", nargs="+", default=["fp32"], choices=list(VARIANTS))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,14 +111,18 @@ def main() -> None:
             prepare_split(root, "train", img_size=size)  # the cache the runs read from
             for device in devices:
                 for name in args.models:
-                    rows.append(measure(root, name, size, device, args))
-                    r = rows[-1]
-                    print(
-                        f"{r['model']:<11} {r['size']:>4} {r['device']:<5} "
-                        f"{r['params_m']:>7.2f}M {r['images_per_s']:>9.2f} img/s "
-                        f"data {100 * r['data_share']:>5.1f}%",
-                        flush=True,
-                    )
+                    base = None
+                    for variant in args.variants:
+                        rows.append(measure(root, name, size, device, variant, args))
+                        r = rows[-1]
+                        base = base or r["images_per_s"]
+                        r["speedup_vs_first"] = r["images_per_s"] / base
+                        print(
+                            f"{r['model']:<11} {r['size']:>4} {r['device']:<5} {variant:<8} "
+                            f"{r['params_m']:>7.2f}M {r['images_per_s']:>9.2f} img/s "
+                            f"x{r['speedup_vs_first']:.2f} data {100 * r['data_share']:>5.1f}%",
+                            flush=True,
+                        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "torch": str(torch.__version__),

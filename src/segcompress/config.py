@@ -21,6 +21,7 @@ from segcompress.errors import UsageError
 
 __all__ = [
     "KD_TERMS",
+    "AugmentConfig",
     "DataConfig",
     "DistillConfig",
     "LossConfig",
@@ -54,6 +55,24 @@ class DataConfig:
     val_split: str = "val"
     workers: int = 0
     skip_bad: bool = False
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation; the defaults suit driving scenes (no vertical flips).
+
+    Hue jitter is off by default: in driving scenes hue carries class evidence (sky, vegetation,
+    lane paint), and its RGB->HSV round trip was half the cost of a cached training sample.
+    ``scale: [1, 1]`` turns random scale/crop off, which precomputed teacher outputs need.
+    """
+
+    scale: tuple[float, float] = (0.5, 2.0)
+    hflip: float = 0.5
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.3
+    hue: float = 0.0
+    haze: float = 0.0  # probability of adding haze
 
 
 @dataclass
@@ -98,6 +117,8 @@ class DistillConfig:
 
     ``kd`` names the terms (``kl`` pixel KD, ``cwd`` channel-wise, ``feat`` features through
     adapters, ``at`` attention transfer); a term's ``lambda_*`` is used only when it is named.
+    ``precompute_teacher`` runs the teacher once per training image and its mirror before
+    training instead of at every step (``kl``/``cwd`` only, needs ``augment.scale: [1, 1]``).
     """
 
     teacher: str | None = None
@@ -109,6 +130,7 @@ class DistillConfig:
     lambda_feat: float = 1.0
     lambda_at: float = 1.0
     feature_loss: str = "mse"
+    precompute_teacher: bool = False
 
 
 @dataclass
@@ -125,9 +147,11 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     sync_bn: bool = False
+    channels_last: bool = True
     progress: bool = True
     samples: int = 8
     data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -297,6 +321,16 @@ def validate_config(cfg: TrainConfig, source: str = "config") -> None:
     need(cfg.data.workers >= 0, "data.workers", "0 or more", cfg.data.workers)
     h, w = cfg.data.img_size
     need(h > 0 and w > 0, "data.img_size", "positive", [h, w])
+    a = cfg.augment
+    low, high = a.scale
+    need(0 < low <= high, "augment.scale", "[low, high] with 0 < low <= high", [low, high])
+    for key in ("hflip", "haze"):
+        need(
+            0 <= getattr(a, key) <= 1, f"augment.{key}", "a probability in [0, 1]", getattr(a, key)
+        )
+    for key in ("brightness", "contrast", "saturation"):
+        need(getattr(a, key) >= 0, f"augment.{key}", "0 or more", getattr(a, key))
+    need(0 <= a.hue <= 0.5, "augment.hue", "in [0, 0.5]", a.hue)
     o = cfg.optim
     need(math.isfinite(o.lr) and o.lr > 0, "optim.lr", "a positive number", o.lr)
     need(o.weight_decay >= 0, "optim.weight_decay", "0 or more", o.weight_decay)
@@ -311,6 +345,19 @@ def validate_config(cfg: TrainConfig, source: str = "config") -> None:
                 need(value >= 0, f"{section}.{key}", "0 or more", value)
     unknown_kd = sorted(set(cfg.distill.kd) - set(KD_TERMS))
     need(not unknown_kd, "distill.kd", f"a list of {', '.join(KD_TERMS)}", cfg.distill.kd)
+    if cfg.distill.precompute_teacher:
+        need(
+            set(cfg.distill.kd) <= {"kl", "cwd"},
+            "distill.kd",
+            "kl and/or cwd with precompute_teacher (feature terms need the live teacher)",
+            cfg.distill.kd,
+        )
+        need(
+            tuple(cfg.augment.scale) == (1.0, 1.0),
+            "augment.scale",
+            "[1, 1] with precompute_teacher (random scale/crop would change what the teacher saw)",
+            list(cfg.augment.scale),
+        )
     for dotted, choices in CHOICES.items():
         value: Any = cfg
         for part in dotted.split("."):

@@ -254,6 +254,32 @@ def test_distill_from_the_teacher_checkpoint(trained, tmp_path):
     ]
 
 
+def test_distill_with_precomputed_teacher_logits(trained, tmp_path, monkeypatch):
+    data, out = trained
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))  # the logits go there
+    config = tmp_path / "no_scale.yaml"
+    config.write_text("augment:\n  scale: [1, 1]\n")
+    dest = tmp_path / "kd"
+    common = ["--teacher", out / "best.pt", "--data", data, *SMALL, "--epochs", "1"]
+    assert run("distill", *common, "--precompute-teacher", "--out", dest, "--kd", "feat") == 2
+    code = run(
+        "distill",
+        *common,
+        "--config",
+        config,
+        "--precompute-teacher",
+        "--kd",
+        "kl,cwd",
+        "--out",
+        dest,
+    )
+    assert code == 0
+    row = json.loads((dest / "log.jsonl").read_text().splitlines()[-1])
+    assert np.isfinite(row["train_kd"]) and np.isfinite(row["train_cwd"])
+    assert yaml.safe_load((dest / "config.yaml").read_text())["distill"]["precompute_teacher"]
+    assert len(list((tmp_path / "cache" / "teacher-logits").glob("*.pt"))) == 1
+
+
 def test_distill_refuses_a_teacher_with_another_class_table(trained, tmp_path, capsys):
     data, out = trained
     code = run(

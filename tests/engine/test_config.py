@@ -46,7 +46,18 @@ def test_bad_yaml_names_the_key_and_the_file(tmp_path, text, message):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("epochs", 0), ("batch", -1), ("optim.lr", 0.0), ("amp", "fp8"), ("distill.kd", ["x"])],
+    [
+        ("epochs", 0),
+        ("batch", -1),
+        ("optim.lr", 0.0),
+        ("amp", "fp8"),
+        ("distill.kd", ["x"]),
+        ("augment.scale", [2.0, 0.5]),
+        ("augment.scale", [0.0, 1.0]),
+        ("augment.hflip", 1.5),
+        ("augment.brightness", -0.1),
+        ("augment.hue", 0.7),
+    ],
 )
 def test_invalid_values_are_usage_errors(key, value):
     cfg = apply_overrides(TrainConfig(), {key: value}, "cli")
@@ -62,3 +73,28 @@ def test_presets_load_and_validate(name):
     cfg = load_config(path)
     validate_config(cfg, str(path))
     assert cfg.data.img_size == (128, 128)
+
+
+def test_augment_section_reaches_the_training_set(tmp_path):
+    """``augment`` in a YAML file is what the training Dataset's transform is built from."""
+    from segcompress.data import load_split
+    from segcompress.data.synthetic import synthesize
+    from segcompress.engine.run import data_spec
+
+    path = tmp_path / "aug.yaml"
+    path.write_text(
+        "augment: {scale: [1, 1], hflip: 0, brightness: 0, contrast: 0, saturation: 0}\n"
+    )
+    cfg = load_config(path)
+    validate_config(cfg)
+    assert cfg.augment.scale == (1.0, 1.0) and cfg.augment.hflip == 0.0
+    synthesize(tmp_path / "data", n_train=2, n_val=1, size=(32, 64), seed=0)
+    cfg.data.root = str(tmp_path / "data")
+    spec = data_spec(cfg)
+    plain = load_split(spec, "train", img_size=(32, 64), train=False, use_cache=False)
+    augmented = load_split(
+        spec, "train", img_size=(32, 64), train=True, augment=cfg.augment, use_cache=False
+    )
+    for i in range(2):  # every augmentation switched off: training samples are the plain ones
+        for got, want in zip(augmented[i], plain[i], strict=True):
+            assert (got == want).all()

@@ -110,3 +110,20 @@ def test_bf16_autocast_on_cpu_trains_with_finite_losses(tmp_path):
     after = list(trainer.model.parameters())
     assert all(p.dtype == torch.float32 for p in after)
     assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
+
+
+def test_channels_last_trains_the_same_model(tmp_path):
+    """NHWC is a speed choice only: the same steps give the same losses and predictions (Adam
+    magnifies rounding differences in near-zero gradients, so single weights may differ)."""
+    rows, logits = [], []
+    x = torch.randn(2, 3, 32, 32)
+    for flag in (False, True):
+        cfg = tiny_config(tmp_path / str(flag), channels_last=flag, epochs=1)
+        trainer = tiny_trainer(cfg, TinySet(8, 0), None)
+        rows.append(trainer.fit())
+        conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) == flag
+        with torch.no_grad():
+            logits.append(trainer.model.eval()(x))
+    assert rows[0]["train_loss"] == pytest.approx(rows[1]["train_loss"], rel=1e-4)
+    torch.testing.assert_close(logits[0], logits[1], atol=1e-3, rtol=1e-3)

@@ -14,11 +14,14 @@ from segcompress import create_model, list_models
 from segcompress.models import SegmentationModel
 
 REGISTERED = list_models()
+# Peers wrapped from other libraries: they declare no intermediate features.
+FOREIGN = {"monai_attention_unet"}
 NUM_CLASSES = 5
 SMALL: dict[str, dict[str, Any]] = {
     "teacher": {"base_width": 4, "skip_channels": 4},
     "unet": {"base_width": 4},
     "macunet": {"base_width": 4},
+    "monai_attention_unet": {"base_width": 4},
 }
 
 

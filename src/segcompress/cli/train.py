@@ -158,6 +158,12 @@ def _add_distill_args(parser: argparse.ArgumentParser) -> None:
     for term in ("kd", "cwd", "feat", "at"):
         kd.add_argument(f"--lambda-{term}", dest=f"distill.lambda_{term}", type=_non_negative_float)
     kd.add_argument("--feature-loss", dest="distill.feature_loss", choices=("mse", "cosine"))
+    kd.add_argument(
+        "--precompute-teacher",
+        dest="distill.precompute_teacher",
+        action="store_true",
+        help="teacher logits once per image before training (kl/cwd; needs augment.scale [1, 1])",
+    )
 
 
 def _suppress_defaults(parser: argparse.ArgumentParser) -> None:

@@ -7,13 +7,13 @@ prepared cache; augmentation then works on that, so cached and uncached loading 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+
+from segcompress.config import AugmentConfig
 
 __all__ = [
     "MEAN",
@@ -28,23 +28,6 @@ __all__ = [
 # ImageNet statistics: the convention of the field, stored in every checkpoint and ONNX file.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Training augmentation; the defaults suit driving scenes (no vertical flips).
-
-    Hue jitter is off by default: in driving scenes hue carries class evidence (sky, vegetation,
-    lane paint), and its RGB->HSV round trip was half the cost of a cached training sample.
-    """
-
-    scale: tuple[float, float] = (0.5, 2.0)
-    hflip: float = 0.5
-    brightness: float = 0.3
-    contrast: float = 0.3
-    saturation: float = 0.3
-    hue: float = 0.0
-    haze: float = 0.0  # probability of adding haze
 
 
 def resize_pair(

@@ -62,10 +62,18 @@ class DistillObjective(nn.Module):
         self.teacher._apply(fn, recurse)
         return super()._apply(fn, recurse)
 
-    def forward(self, images: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, images: Tensor, target: Tensor | tuple[Tensor, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """``target`` is the masks, or (masks, the teacher's precomputed logits for ``images``)."""
         student = self.model(images, return_features=True)
-        with torch.no_grad():
-            teacher = self.teacher(images, return_features=True)
+        if isinstance(target, (tuple, list)):
+            masks, logits = target
+            teacher: dict[str, Tensor] = {"logits": logits.float()}
+        else:
+            masks = target
+            with torch.no_grad():
+                teacher = self.teacher(images, return_features=True)
         total, parts = self.criterion(student, teacher, masks)
         parts.pop("total", None)
         return total, parts

@@ -44,7 +44,14 @@ from segcompress.engine.outdir import (
     remove_stale_temps,
 )
 from segcompress.engine.signals import GracefulStop, RunInterrupted
-from segcompress.engine.trainer import DataInfo, Trainer, make_loaders, seed_everything
+from segcompress.engine.teacher_outputs import TeacherLogitsDataset, cached_teacher_logits
+from segcompress.engine.trainer import (
+    DataInfo,
+    Trainer,
+    amp_dtype,
+    make_loaders,
+    seed_everything,
+)
 from segcompress.errors import DataError, UsageError
 
 __all__ = [
@@ -184,6 +191,30 @@ def _build_objective(cfg: TrainConfig, classes: ClassTable, spec: DataSpec) -> t
     return DistillObjective(model, teacher, kd_loss)
 
 
+def _with_teacher_logits(
+    cfg: TrainConfig, spec: DataSpec, objective: torch.nn.Module, device: torch.device
+) -> TeacherLogitsDataset:
+    """The training set paired with the teacher's logits, computed here once (see the module)."""
+    d = cfg.data
+    # Flip is done by the wrapper, so that it can hand out the logits of the mirrored image.
+    no_flip = dataclasses.replace(cfg.augment, hflip=0.0)
+    base = load_split(
+        spec, d.train_split, img_size=d.img_size, train=True, augment=no_flip, skip_bad=d.skip_bad
+    )
+    clean = load_split(spec, d.train_split, img_size=d.img_size, train=False, skip_bad=d.skip_bad)
+    teacher = objective.teacher.to(device, memory_format=torch.channels_last)
+    logits = cached_teacher_logits(
+        cfg.distill.teacher,
+        teacher,
+        clean,
+        device=device,
+        amp_dtype=amp_dtype(cfg.amp, device),
+        batch=2 * cfg.batch,
+        progress=cfg.progress,
+    )
+    return TeacherLogitsDataset(base, logits, hflip=cfg.augment.hflip)
+
+
 def train_run(
     cfg: TrainConfig,
     *,
@@ -209,13 +240,22 @@ def train_run(
         spec = data_spec(cfg)
         size = cfg.data.img_size
         skip = cfg.data.skip_bad
-        train_set = load_split(spec, cfg.data.train_split, img_size=size, train=True, skip_bad=skip)
+        train_set = load_split(
+            spec,
+            cfg.data.train_split,
+            img_size=size,
+            train=True,
+            augment=cfg.augment,
+            skip_bad=skip,
+        )
         val_set = load_split(spec, cfg.data.val_split, img_size=size, train=False, skip_bad=skip)
         skipped = train_set.skipped + val_set.skipped
         if skipped and info.is_main:
             print(f"--skip-bad: left out {skipped} bad or unpaired files (see `data check`)")
         classes = train_set.classes
         objective = _build_objective(cfg, classes, spec)
+        if cfg.distill.precompute_teacher:
+            train_set = _with_teacher_logits(cfg, spec, objective, device)
         train_loader, val_loader = make_loaders(
             train_set,
             val_set,

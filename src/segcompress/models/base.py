@@ -12,7 +12,8 @@
   (decoder output at level l) and ``"att<l>"`` (attention coefficients in [0, 1], 1 channel, for
   models with attention gates). A feature with stride ``s`` has spatial size
   ``ceil(H / s) x ceil(W / s)`` whatever the model's padding, so teacher and student features at
-  the same stride line up pixel for pixel (distillation pairs them through adapters).
+  the same stride line up pixel for pixel (distillation pairs them through adapters). Peers
+  wrapped from other libraries (``monai_attention_unet``) declare no features: an empty list.
 * ``model.model_name`` / ``model.model_args``: the registry name and the plain-typed arguments that
   rebuild the model with ``create_model(model_name, **model_args)``.
 """

@@ -1,0 +1,60 @@
+"""IDD-Lite accuracy: teacher, peers at equal budget, students from scratch and distilled.
+
+Every row is trained with one recipe (``benchmarks/configs/idd_lite.yaml``: epochs, image size,
+augmentation, optimizer) on the 1403 training images and scored on the 204 val images
+(level-1, 7 classes). Students run over three seeds (mean ± std; ``student_xs`` with KD +
+features over one); teacher and peers over one.
+Peers: MONAI's ``AttentionUnet`` (``pip install '.[monai]'``), the registry's ``unet`` and
+``macunet``, all near the teacher's parameter count. Distillation methods: pixel KD (``kl``),
+CWD, KD + CWD (``student_s``), and KD + feature distillation. Prints a Markdown table and the
+targets, writes ``benchmarks/results/idd_lite.json`` and the accuracy-latency figure. See
+kd_suite.py for how runs are scheduled and kept.
+
+    .venv/bin/python benchmarks/bench_idd_lite.py [--data ../shared/datasets/idd20k_lite]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kd_suite import Row, Suite, add_arguments, student_rows, write_results
+
+from segcompress.deploy.benchmark import machine_info
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "idd_lite.json"
+FIGURE = HERE.parent / "docs" / "idd_lite_accuracy_latency.png"
+DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "idd20k_lite"
+PEERS = ("monai_attention_unet", "unet", "macunet")
+METHODS = [("kl",), ("cwd",), ("kl", "cwd"), ("kl", "feat")]
+# student_xs: KD + CWD left out and KD + features on one seed, to fit two hours of 2 cores.
+XS_METHODS = [("kl",), ("cwd",), ("kl", "feat")]
+XS_SEEDS = {("kl", "feat"): 1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
+    add_arguments(parser, "runs/bench/idd_lite", str(HERE / "configs" / "idd_lite.yaml"))
+    parser.add_argument("--figure", type=Path, default=FIGURE, help="accuracy-latency PNG")
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        parser.error(f"--data {args.data}: not a folder; pass the idd20k_lite root")
+    started = machine_info()
+    suite = Suite(args, str(args.data), [])
+    teacher = Row("teacher", "teacher")
+    peers = [Row("peer", name) for name in PEERS]
+    students = student_rows("student_s", METHODS) + student_rows("student_xs", XS_METHODS, XS_SEEDS)
+    records = suite.run(teacher, peers + students)
+    latency = [] if args.no_latency else suite.latency([teacher, *peers, *students])
+    h, w = suite.img_size
+    title = (
+        f"IDD-Lite val, {h}x{w}, {suite.epochs} epochs; students: mean ± std of "
+        f"{len(args.seeds)} seeds (circle: scratch, triangle: distilled)"
+    )
+    write_results(RESULTS, suite, records, latency, started, args.figure, title)
+
+
+if __name__ == "__main__":
+    main()
