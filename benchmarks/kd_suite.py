@@ -240,6 +240,12 @@ def summarise(records: list[dict[str, Any]], latency: list[dict[str, Any]]) -> l
     for r in records:
         by_row.setdefault(r["row"], []).append(r)
     lat = {(r["row"], r["backend"]): r for r in latency}
+    # Latency depends on the architecture, not the weights: report each model's median over
+    # the rows that measured it, so that run-to-run noise does not rank rows of one model.
+    per_model: dict[tuple[str, str], list[float]] = {}
+    model_of = {r["row"]: r["model"] for r in records}
+    for r in latency:
+        per_model.setdefault((model_of[r["row"]], r["backend"]), []).append(r["latency_p50_ms"])
     table = []
     for name, runs in by_row.items():
         first = runs[0]
@@ -258,9 +264,9 @@ def summarise(records: list[dict[str, Any]], latency: list[dict[str, Any]]) -> l
         int8_row = lat.get((name, "onnx-int8"))
         if torch_row:
             entry["params"], entry["flops"] = torch_row["params"], torch_row["flops"]
-            entry["torch_ms"] = torch_row["latency_p50_ms"]
+            entry["torch_ms"] = statistics.median(per_model[(first["model"], "torch")])
         if int8_row:
-            entry["int8_ms"] = int8_row["latency_p50_ms"]
+            entry["int8_ms"] = statistics.median(per_model[(first["model"], "onnx-int8")])
             entry["int8_miou"] = int8_row.get("int8_miou")
         table.append(entry)
     return table
