@@ -40,7 +40,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
     add_arguments(parser, "runs/bench/idd_lite", str(HERE / "configs" / "idd_lite.yaml"))
+    parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--figure", type=Path, default=FIGURE, help="accuracy-latency PNG")
+    parser.add_argument(
+        "--full-grid",
+        action="store_true",
+        help="every method over every seed for both students (lifts the CPU budget's caps)",
+    )
     args = parser.parse_args()
     if not args.data.is_dir():
         parser.error(f"--data {args.data}: not a folder; pass the idd20k_lite root")
@@ -48,9 +54,12 @@ def main() -> None:
     suite = Suite(args, str(args.data), [])
     teacher = Row("teacher", "teacher")
     peers = [Row("peer", name) for name in PEERS]
-    students = student_rows("student_s", METHODS, S_SEEDS) + student_rows(
-        "student_xs", XS_METHODS, XS_SEEDS
-    )
+    if args.full_grid:
+        students = student_rows("student_s", METHODS) + student_rows("student_xs", METHODS)
+    else:
+        students = student_rows("student_s", METHODS, S_SEEDS) + student_rows(
+            "student_xs", XS_METHODS, XS_SEEDS
+        )
     records = suite.run(teacher, peers + students)
     latency = [] if args.no_latency else suite.latency([teacher, *peers, *students])
     h, w = suite.img_size
@@ -58,7 +67,7 @@ def main() -> None:
         f"IDD-Lite val, {h}x{w}, {suite.epochs} epochs; students: mean ± std of "
         f"{len(args.seeds)} seeds (circle: scratch, triangle: distilled)"
     )
-    write_results(RESULTS, suite, records, latency, started, args.figure, title)
+    write_results(args.results, suite, records, latency, started, args.figure, title)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ Trains each model for a few epochs on a synthetic dataset read through the prepa
 pays for warm-up). ``data share`` is the time spent waiting for batches over the epoch's time;
 the target is at most 10%. Each ``--variants`` entry is a precision and memory format
 (``fp32``: float32, NCHW; ``fp32-cl``: channels-last; ``bf16-cl``: bfloat16 autocast and
-channels-last, the CPU recipe of the IDD-Lite benchmark); speed-ups are against ``fp32`` in the
-same run. Prints a table and writes ``benchmarks/results/train.json``.
+channels-last, the CPU recipe of the IDD-Lite benchmark; ``fp16-cl``: float16 autocast with a
+gradient scaler, CUDA only); speed-ups are against the first variant in the same run. Prints a
+table and writes ``benchmarks/results/train.json``.
 
     python benchmarks/bench_train.py [--sizes 128 256] [--models teacher student_s student_xs]
+    python benchmarks/bench_train.py --devices cuda --variants fp32 bf16-cl fp16-cl  # on a GPU
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ from segcompress.models.registry import create_model
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 
 
-VARIANTS = {"fp32": ("none", False), "fp32-cl": ("none", True), "bf16-cl": ("bf16", True)}
+VARIANTS = {
+    "fp32": ("none", False),
+    "fp32-cl": ("none", True),
+    "bf16-cl": ("bf16", True),
+    "fp16-cl": ("fp16", True),  # CUDA only: float16 autocast with a gradient scaler
+}
 
 
 def measure(
@@ -98,10 +105,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--variants", nargs="+", default=["fp32"], choices=list(VARIANTS))
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        default=["cpu", "cuda"],
+        choices=["cpu", "cuda"],
+        help="devices to measure (cuda only where available)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    devices = [torch.device(d) for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SEGCOMPRESS_CACHE"] = str(Path(tmp) / "cache")  # leave ~/.cache alone
@@ -113,6 +127,8 @@ def main() -> None:
                 for name in args.models:
                     base = None
                     for variant in args.variants:
+                        if VARIANTS[variant][0] == "fp16" and device.type != "cuda":
+                            continue
                         rows.append(measure(root, name, size, device, variant, args))
                         r = rows[-1]
                         base = base or r["images_per_s"]

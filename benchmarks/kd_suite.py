@@ -77,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> Non
     parser.add_argument("--only", nargs="+", help="row names to (re)run, e.g. teacher")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency benchmark")
     parser.add_argument("--latency-threads", type=int, default=2)
+    parser.add_argument(
+        "--live-teacher",
+        action="store_true",
+        help="run the teacher at every distillation step instead of precomputing its logits "
+        "(cheap on a GPU; also lets a recipe use random scale)",
+    )
 
 
 class Suite:
@@ -129,7 +135,7 @@ class Suite:
             cmd += ["--epochs", str(self.epochs), "--out", str(folder)]
             if row.kd:
                 cmd += ["--teacher", str(teacher), "--kd", ",".join(row.kd)]
-                if row.precompute:
+                if row.precompute and not self.args.live_teacher:
                     cmd.append("--precompute-teacher")
             if (folder / "last.pt").is_file() and not forced:
                 cmd.append("--resume")
@@ -154,7 +160,7 @@ class Suite:
             "group": row.group,
             "model": row.model,
             "kd": list(row.kd),
-            "precomputed_teacher": row.precompute,
+            "precomputed_teacher": row.precompute and not self.args.live_teacher,
             "seed": seed,
             "miou": 100 * scores["mean"]["iou"],
             "mdice": 100 * scores["mean"]["dice"],
