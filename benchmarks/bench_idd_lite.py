@@ -11,6 +11,9 @@ targets, writes ``benchmarks/results/idd_lite.json`` and the accuracy-latency fi
 kd_suite.py for how runs are scheduled and kept.
 
     .venv/bin/python benchmarks/bench_idd_lite.py [--data ../shared/datasets/idd20k_lite]
+
+On a GPU, ``--config benchmarks/configs/idd_lite_gpu.yaml --full-grid --live-teacher`` runs the
+native-resolution recipe with every method over every seed (BENCHMARKS.md has the command).
 """
 
 from __future__ import annotations
