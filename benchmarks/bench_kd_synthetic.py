@@ -48,7 +48,7 @@ def main() -> None:
     teacher = Row("teacher", "teacher")
     students = student_rows("student_s", METHODS) + student_rows("student_xs", XS_METHODS)
     records = suite.run(teacher, students)
-    latency = [] if args.no_latency else suite.latency([teacher, *students])
+    latency = [] if args.no_latency else suite.latency([teacher, *students], records)
     h, w = suite.img_size
     title = f"Synthetic 26-class val, {h}x{w}, {suite.epochs} epochs, {len(args.seeds)} seeds"
     write_results(args.results, suite, records, latency, started, args.figure, title)

@@ -42,16 +42,27 @@ class Row:
     kd: tuple[str, ...] = ()  # KD terms; empty: trained from the labels alone
     precompute: bool = False  # teacher logits computed once (kl/cwd only)
     seeds: int | None = None  # how many of the suite's seeds; None: all (students) or 1
+    flags: tuple[str, ...] = ()  # extra CLI flags, e.g. ("--lambda-cwd", "10"), named in the row
 
     @property
     def name(self) -> str:
         if self.group != "student":
             return self.model
-        return f"{self.model} " + ("scratch" if not self.kd else "+ " + "+".join(self.kd))
+        name = f"{self.model} " + ("scratch" if not self.kd else "+ " + "+".join(self.kd))
+        pairs = zip(self.flags[::2], self.flags[1::2], strict=True)
+        options = ", ".join(f"{flag.lstrip('-')} {value}" for flag, value in pairs)
+        return f"{name} ({options})" if options else name
+
+    @property
+    def arch(self) -> str:
+        """The model and its ``--model-arg`` values: rows of one arch share costs and latency."""
+        pairs = zip(self.flags[::2], self.flags[1::2], strict=True)
+        return " ".join([self.model, *(value for flag, value in pairs if flag == "--model-arg")])
 
     @property
     def slug(self) -> str:
-        return self.name.replace(" + ", "-").replace(" ", "-").replace("+", "-")
+        slug = self.name.replace(" + ", "-").replace(", ", "-").replace(" ", "-")
+        return slug.replace("+", "-").replace("(", "").replace(")", "")
 
 
 def student_rows(
@@ -77,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> Non
     parser.add_argument("--only", nargs="+", help="row names to (re)run, e.g. teacher")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency benchmark")
     parser.add_argument("--latency-threads", type=int, default=2)
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="train nothing: score and tabulate the finished runs under --out (runs made "
+        "elsewhere, e.g. on a GPU), leaving out missing or unfinished ones",
+    )
     parser.add_argument(
         "--live-teacher",
         action="store_true",
@@ -122,17 +139,21 @@ class Suite:
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[2:4])} failed ({result.returncode}); see {log}")
 
-    def train(self, row: Row, seed: int, teacher: Path | None) -> dict[str, Any]:
-        """Train (or resume, or keep) one run, then score its last checkpoint on val."""
+    def train(self, row: Row, seed: int, teacher: Path | None) -> dict[str, Any] | None:
+        """Train (or resume, or keep) one run, then score its last checkpoint on val; None
+        where ``--collect`` finds no finished run."""
         folder = self.run_dir(row, seed)
         log = folder.with_suffix(".log")
         folder.parent.mkdir(parents=True, exist_ok=True)
         forced = self.args.only and row.name in self.args.only
+        if self.args.collect and not self._finished(folder):
+            self.say(f"skip  {row.name} seed {seed}: no finished run in {folder}")
+            return None
         if forced or not self._finished(folder):
             command = "distill" if row.kd else "train"
             cmd = [*CLI, command, "--config", str(self.args.config), "--data", self.data]
             cmd += [*self.data_flags, "--model", row.model, "--seed", str(seed)]
-            cmd += ["--epochs", str(self.epochs), "--out", str(folder)]
+            cmd += ["--epochs", str(self.epochs), "--out", str(folder), *row.flags]
             if row.kd:
                 cmd += ["--teacher", str(teacher), "--kd", ",".join(row.kd)]
                 if row.precompute and not self.args.live_teacher:
@@ -159,6 +180,7 @@ class Suite:
             "row": row.name,
             "group": row.group,
             "model": row.model,
+            "arch": row.arch,
             "kd": list(row.kd),
             "precomputed_teacher": row.precompute and not self.args.live_teacher,
             "seed": seed,
@@ -182,7 +204,7 @@ class Suite:
             teacher_job = pool.submit(self.train, teacher_row, seeds[0], None)
             teacher_ckpt = self.run_dir(teacher_row, seeds[0]) / "last.pt"
 
-            def after_teacher(row: Row, seed: int) -> dict[str, Any]:
+            def after_teacher(row: Row, seed: int) -> dict[str, Any] | None:
                 teacher_job.result()
                 return self.train(row, seed, teacher_ckpt)
 
@@ -196,15 +218,20 @@ class Suite:
                 for row in dependent:
                     if seed in self.seeds_of(row):
                         jobs.append(pool.submit(after_teacher, row, seed))
-            return [job.result() for job in jobs]
+            return [record for job in jobs if (record := job.result()) is not None]
 
-    def latency(self, rows: list[Row]) -> list[dict[str, Any]]:
-        """Per row, of its first-seed checkpoint: torch eager and ORT INT8 p50 latency, and the
-        INT8 model's val mIoU (calibrated on training images)."""
+    def latency(self, rows: list[Row], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per row, of its first recorded checkpoint: torch eager and ORT INT8 p50 latency, and
+        the INT8 model's val mIoU (calibrated on training images)."""
         out: list[dict[str, Any]] = []
         spec = DataSpec(root=self.data, format=self.recipe["data"].get("format"))
+        folders = {}
+        for record in records:
+            folders.setdefault(record["row"], Path(record["folder"]))
         for row in rows:
-            checkpoint = self.run_dir(row, self.args.seeds[0]) / "last.pt"
+            if row.name not in folders:
+                continue
+            checkpoint = folders[row.name] / "last.pt"
             work = self.args.out / "deploy" / row.slug
             self.say(f"latency and INT8 accuracy of {row.name}")
             try:
@@ -249,9 +276,9 @@ def summarise(records: list[dict[str, Any]], latency: list[dict[str, Any]]) -> l
     # Latency depends on the architecture, not the weights: report each model's median over
     # the rows that measured it, so that run-to-run noise does not rank rows of one model.
     per_model: dict[tuple[str, str], list[float]] = {}
-    model_of = {r["row"]: r["model"] for r in records}
+    arch_of = {r["row"]: r["arch"] for r in records}
     for r in latency:
-        per_model.setdefault((model_of[r["row"]], r["backend"]), []).append(r["latency_p50_ms"])
+        per_model.setdefault((arch_of[r["row"]], r["backend"]), []).append(r["latency_p50_ms"])
     table = []
     for name, runs in by_row.items():
         first = runs[0]
@@ -259,6 +286,7 @@ def summarise(records: list[dict[str, Any]], latency: list[dict[str, Any]]) -> l
             "row": name,
             "group": first["group"],
             "model": first["model"],
+            "arch": first["arch"],
             "kd": first["kd"],
             "seeds": [r["seed"] for r in runs],
         }
@@ -270,22 +298,24 @@ def summarise(records: list[dict[str, Any]], latency: list[dict[str, Any]]) -> l
         int8_row = lat.get((name, "onnx-int8"))
         if torch_row:
             entry["params"], entry["flops"] = torch_row["params"], torch_row["flops"]
-            entry["torch_ms"] = statistics.median(per_model[(first["model"], "torch")])
+            entry["torch_ms"] = statistics.median(per_model[(first["arch"], "torch")])
         if int8_row:
-            entry["int8_ms"] = statistics.median(per_model[(first["model"], "onnx-int8")])
+            entry["int8_ms"] = statistics.median(per_model[(first["arch"], "onnx-int8")])
             entry["int8_miou"] = int8_row.get("int8_miou")
         table.append(entry)
     return table
 
 
 def targets(table: list[dict[str, Any]], student: str = "student_s") -> list[dict[str, Any]]:
-    """The issue's targets, each with its measured value and whether it is met."""
-    rows = {r["row"]: r for r in table}
+    """The issue's targets, each with its measured value and whether it is met. A distilled row
+    is compared with the scratch row of its own arch (a wider variant with its wider scratch)."""
     teacher = next(r for r in table if r["group"] == "teacher")
-    scratch = rows.get(f"{student} scratch")
+    mine = [r for r in table if r["model"] == student]
+    scratch_of = {r["arch"]: r for r in mine if not r["kd"]}
     out = []
-    for r in table:
-        if r["model"] != student or not r["kd"] or scratch is None:
+    for r in mine:
+        scratch = scratch_of.get(r["arch"])
+        if not r["kd"] or scratch is None:
             continue
         share = r["miou"] / teacher["miou"]
         gain = r["miou"] - scratch["miou"]
@@ -303,15 +333,16 @@ def targets(table: list[dict[str, Any]], student: str = "student_s") -> list[dic
                 "met": gain >= 2.0,
             }
         )
-    if scratch and "flops" in scratch and "flops" in teacher:
-        ratio = teacher["flops"] / scratch["flops"]
-        out.append(
-            {
-                "target": f"{student} FLOPs <= teacher / 15",
-                "value": f"1/{ratio:.1f}",
-                "met": ratio >= 15,
-            }
-        )
+    for arch, scratch in scratch_of.items():
+        if "flops" in scratch and "flops" in teacher:
+            ratio = teacher["flops"] / scratch["flops"]
+            out.append(
+                {
+                    "target": f"{arch} FLOPs <= teacher / 15",
+                    "value": f"1/{ratio:.1f}",
+                    "met": ratio >= 15,
+                }
+            )
     for r in table:
         if r["group"] == "peer":
             gap = teacher["miou"] - r["miou"]

@@ -1,0 +1,154 @@
+"""The accuracy suite's bookkeeping (``benchmarks/kd_suite.py``): row names, per-arch latency,
+targets against the right scratch row, and ``--collect`` (tabulate finished runs, train none)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+KD_SUITE = Path(__file__).resolve().parents[2] / "benchmarks" / "kd_suite.py"
+
+
+@pytest.fixture(scope="module")
+def kd_suite() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("kd_suite", KD_SUITE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("kd_suite", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record(row, seed: int, miou: float) -> dict:
+    return {
+        "row": row.name,
+        "group": row.group,
+        "model": row.model,
+        "arch": row.arch,
+        "kd": list(row.kd),
+        "seed": seed,
+        "miou": miou,
+        "mdice": miou + 10,
+        "pixel_accuracy": 80.0,
+        "train_s": 100.0,
+    }
+
+
+def test_row_names_slugs_and_arch(kd_suite: ModuleType) -> None:
+    Row = kd_suite.Row
+    plain = Row("student", "student_s", ("cwd",))
+    tuned = Row("student", "student_s", ("cwd",), flags=("--cwd-tau", "1", "--lambda-cwd", "5"))
+    wide = Row("student", "student_s", flags=("--model-arg", "width_mult=1.4"))
+    assert plain.name == "student_s + cwd"
+    assert tuned.name == "student_s + cwd (cwd-tau 1, lambda-cwd 5)"
+    assert wide.name == "student_s scratch (model-arg width_mult=1.4)"
+    slugs = {r.slug for r in (plain, tuned, wide, Row("student", "student_s"))}
+    assert len(slugs) == 4 and not any(c in s for s in slugs for c in " +(),")
+    # Loss settings do not change the architecture; --model-arg does.
+    assert plain.arch == tuned.arch == "student_s"
+    assert wide.arch == "student_s width_mult=1.4"
+
+
+def test_summary_statistics_and_latency_per_arch(kd_suite: ModuleType) -> None:
+    Row = kd_suite.Row
+    scratch = Row("student", "student_s")
+    wide = Row("student", "student_s", flags=("--model-arg", "width_mult=1.4"))
+    records = [_record(scratch, s, m) for s, m in enumerate([50.0, 52.0, 51.0])]
+    records += [_record(wide, s, m) for s, m in enumerate([55.0, 54.0])]
+    latency = [
+        {"row": scratch.name, "backend": "torch", "latency_p50_ms": 10.0, "params": 1, "flops": 1},
+        {"row": wide.name, "backend": "torch", "latency_p50_ms": 30.0, "params": 2, "flops": 2},
+    ]
+    table = {e["row"]: e for e in kd_suite.summarise(records, latency)}
+    assert table[scratch.name]["miou"] == pytest.approx(51.0)
+    assert table[scratch.name]["miou_std"] == pytest.approx(statistics.stdev([50.0, 52.0, 51.0]))
+    assert table[wide.name]["seeds"] == [0, 1]
+    # Same model name, different widths: each keeps its own latency.
+    assert table[scratch.name]["torch_ms"] == 10.0
+    assert table[wide.name]["torch_ms"] == 30.0
+
+
+def test_targets_compare_with_the_scratch_row_of_the_same_arch(kd_suite: ModuleType) -> None:
+    Row = kd_suite.Row
+    flags = ("--model-arg", "width_mult=1.4")
+    teacher = Row("teacher", "teacher")
+    rows = {
+        teacher: 60.0,
+        Row("peer", "unet"): 61.0,
+        Row("student", "student_s"): 50.0,
+        Row("student", "student_s", ("cwd",)): 57.5,
+        Row("student", "student_s", flags=flags): 56.0,
+        Row("student", "student_s", ("cwd",), flags=flags): 56.9,
+    }
+    records = [_record(row, 0, miou) for row, miou in rows.items()]
+    latency = [
+        {"row": teacher.name, "backend": "torch", "latency_p50_ms": 1, "params": 1, "flops": 300},
+        {
+            "row": "student_s scratch",
+            "backend": "torch",
+            "latency_p50_ms": 1,
+            "params": 1,
+            "flops": 10,
+        },
+    ]
+    checks = {c["target"]: c for c in kd_suite.targets(kd_suite.summarise(records, latency))}
+    cwd, wide_cwd = "student_s + cwd", "student_s + cwd (model-arg width_mult=1.4)"
+    assert checks[f"{cwd}: mIoU >= 95% of teacher"]["met"]  # 57.5 / 60 = 95.8%
+    assert checks[f"{cwd}: >= scratch + 2 mIoU"]["value"] == "+7.50"
+    assert not checks[f"{wide_cwd}: mIoU >= 95% of teacher"]["met"]  # 56.9 / 60 = 94.8%
+    assert checks[f"{wide_cwd}: >= scratch + 2 mIoU"]["value"] == "+0.90"  # vs its own scratch
+    assert not checks[f"{wide_cwd}: >= scratch + 2 mIoU"]["met"]
+    assert checks["student_s FLOPs <= teacher / 15"] == {
+        "target": "student_s FLOPs <= teacher / 15",
+        "value": "1/30.0",
+        "met": True,
+    }
+    assert not checks["teacher beats unet"]["met"]
+
+
+def _finished_run(folder: Path, epochs: int, miou: float) -> None:
+    folder.mkdir(parents=True)
+    (folder / "last.pt").write_bytes(b"checkpoint")
+    lines = [{"epoch": e, "time_s": 2.0, "images_per_s": 5.0} for e in range(1, epochs + 1)]
+    (folder / "log.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    scores = {"mean": {"iou": miou, "dice": miou}, "pixel_accuracy": 0.9, "classes": []}
+    (folder / "eval_last.json").write_text(json.dumps(scores))
+
+
+def test_collect_tabulates_finished_runs_and_trains_none(
+    kd_suite: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Row = kd_suite.Row
+    config = tmp_path / "recipe.yaml"
+    config.write_text(yaml.safe_dump({"epochs": 3, "data": {"img_size": [32, 64]}}))
+    out = tmp_path / "runs"
+    _finished_run(out / "teacher-s0", 3, 0.6)
+    _finished_run(out / "student_s-scratch-s0", 3, 0.5)
+    _finished_run(out / "student_s-cwd-s0", 2, 0.55)  # stopped at epoch 2 of 3
+    args = argparse.Namespace(
+        out=out, config=config, seeds=[0], lanes=2, threads=1, epochs=None, only=None,
+        collect=True, live_teacher=False,
+    )  # fmt: skip
+    suite = kd_suite.Suite(args, "data", [])
+
+    def no_training(cmd: list[str], log: Path) -> None:
+        raise AssertionError(f"--collect ran {cmd}")
+
+    monkeypatch.setattr(suite, "_call", no_training)
+    records = suite.run(
+        Row("teacher", "teacher"),
+        [Row("student", "student_s"), Row("student", "student_s", ("cwd",))],
+    )
+    assert [(r["row"], r["miou"]) for r in records] == [
+        ("teacher", pytest.approx(60.0)),
+        ("student_s scratch", pytest.approx(50.0)),
+    ]
+    assert records[1]["train_s"] == 6.0
