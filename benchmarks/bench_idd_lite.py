@@ -13,7 +13,9 @@ kd_suite.py for how runs are scheduled and kept.
     .venv/bin/python benchmarks/bench_idd_lite.py [--data ../shared/datasets/idd20k_lite]
 
 On a GPU, ``--config benchmarks/configs/idd_lite_gpu.yaml --full-grid --live-teacher`` runs the
-native-resolution recipe with every method over every seed (BENCHMARKS.md has the command).
+native-resolution recipe with every method over every seed; the same arguments plus ``--collect``
+then score, time and tabulate those run folders on a CPU machine without training (BENCHMARKS.md
+has the commands). ``--variants`` runs what was tried to close the gap to the targets instead.
 """
 
 from __future__ import annotations
