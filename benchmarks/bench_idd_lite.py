@@ -43,14 +43,15 @@ XS_METHODS = [("kl",), ("cwd",), ("kl", "feat")]
 XS_SEEDS = {("kl", "feat"): 1}
 # --variants, what else was tried to close the gap to the targets, every seed: CWD's temperature
 # and weight (defaults tau 4, weight 3, the CWD paper's Cityscapes setting; mmrazor's Cityscapes
-# config uses tau 1, weight 5), and a wider student_s (1/25.6 of the teacher's FLOPs at 96x128
-# instead of 1/32.9), from scratch and with CWD.
+# config uses tau 1, weight 5); a wider student_s (1/25.6 of the teacher's FLOPs at 96x128
+# instead of 1/32.9) and student_xs without the stride-2 stem (1/15.1), from scratch and with CWD.
 CWD_VARIANTS = [
     ("--cwd-tau", "1", "--lambda-cwd", "5"),
     ("--lambda-cwd", "10"),
     ("--cwd-tau", "2"),
 ]
 WIDE = ("--model-arg", "width_mult=1.4")
+FULL_RES = ("--model-arg", "stem_stride=1")
 
 
 def main() -> None:
@@ -68,8 +69,8 @@ def main() -> None:
         "--variants",
         action="store_true",
         help="instead of the grid: student_s scratch and CWD, CWD at other temperatures and "
-        "weights, and a wider student_s, every seed (results default to "
-        f"{VARIANT_RESULTS.name}, no figure)",
+        "weights, a wider student_s and a full-resolution student_xs, every seed (results "
+        f"default to {VARIANT_RESULTS.name}, no figure)",
     )
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -82,7 +83,9 @@ def main() -> None:
         cwd = Row("student", "student_s", ("cwd",), precompute=True)
         variants = [Row("student", "student_s", ("cwd",), True, flags=f) for f in CWD_VARIANTS]
         wide = [Row("student", "student_s", flags=WIDE), replace(cwd, flags=WIDE)]
-        students, peers = [Row("student", "student_s"), cwd, *variants, *wide], []
+        xs_cwd = replace(cwd, model="student_xs", flags=FULL_RES)
+        xs = [Row("student", "student_xs", flags=FULL_RES), xs_cwd]
+        students, peers = [Row("student", "student_s"), cwd, *variants, *wide, *xs], []
     elif args.full_grid:
         students = student_rows("student_s", METHODS) + student_rows("student_xs", METHODS)
     else:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from segcompress.models.blocks import AttentionGate
+from segcompress.models.profile import count_flops
 from tests.models.helpers import FOREIGN, NUM_CLASSES, REGISTERED, small_model
 
 SIZES = [(128, 128), (256, 256), (256, 512), (227, 320)]
@@ -31,6 +32,21 @@ def test_student_bilinear_variant(name):
     assert model.model_args["upsample"] == "bilinear"
     with torch.no_grad():
         assert model(torch.randn(1, 3, 227, 320)).shape == (1, NUM_CLASSES, 227, 320)
+
+
+@pytest.mark.parametrize("name", ["student_s", "student_xs"])
+def test_student_full_resolution_stem(name):
+    """stem_stride 1: the first stage keeps the input size, for 4x the FLOPs of stride 2."""
+    full = small_model(name, stem_stride=1).eval()
+    half = small_model(name).eval()
+    assert full.model_args["stem_stride"] == 1
+    with torch.no_grad():
+        feats = full(torch.randn(1, 3, 64, 96), return_features=True)
+    assert feats["logits"].shape == (1, NUM_CLASSES, 64, 96)
+    assert feats["enc1"].shape[-2:] == (64, 96)
+    assert next(i["stride"] for i in full.feature_info if i["name"] == "enc1") == 1
+    ratio = count_flops(full, (64, 96)) / count_flops(half, (64, 96))
+    assert 3.5 < ratio < 4.5
 
 
 @pytest.mark.parametrize("name", REGISTERED)

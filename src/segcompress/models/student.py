@@ -36,15 +36,18 @@ def build_student(
     width_mult: float,
     upsample: str,
     deep_supervision: bool,
+    stem_stride: int = 2,
 ) -> AttentionMSUNet:
-    """A student whose widths are ``base_widths`` (and ``base_skip``) times ``width_mult``."""
+    """A student whose widths are ``base_widths`` (and ``base_skip``) times ``width_mult``;
+    ``stem_stride`` 1 keeps the input resolution in the first stage (small objects) for 4x the
+    FLOPs."""
     if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or width_mult <= 0:
         raise UsageError(f"width_mult must be a positive number, got {width_mult!r}")
     return AttentionMSUNet(
         num_classes,
         [_round(w * width_mult) for w in base_widths],
         skip_channels=_round(base_skip * width_mult),
-        stem_stride=2,
+        stem_stride=stem_stride,
         encoder_blocks=1,
         gate_ratio=4,
         dilation=0,
@@ -59,10 +62,11 @@ def student_s(
     width_mult: float = 1.0,
     upsample: str = "nearest",
     deep_supervision: bool = False,
+    stem_stride: int = 2,
 ) -> AttentionMSUNet:
     """The small student: 5 levels (like the teacher), widths 16..128, 40-channel decoder."""
     return build_student(
-        num_classes, [16, 32, 64, 96, 128], 8, width_mult, upsample, deep_supervision
+        num_classes, [16, 32, 64, 96, 128], 8, width_mult, upsample, deep_supervision, stem_stride
     )
 
 
@@ -72,6 +76,9 @@ def student_xs(
     width_mult: float = 1.0,
     upsample: str = "nearest",
     deep_supervision: bool = False,
+    stem_stride: int = 2,
 ) -> AttentionMSUNet:
     """The extra-small student: 4 levels, widths 8..64, 32-channel decoder."""
-    return build_student(num_classes, [8, 16, 32, 64], 8, width_mult, upsample, deep_supervision)
+    return build_student(
+        num_classes, [8, 16, 32, 64], 8, width_mult, upsample, deep_supervision, stem_stride
+    )
