@@ -86,6 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> Non
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--only", nargs="+", help="row names to (re)run, e.g. teacher")
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        help="row names to keep, e.g. 'student_s + kl' (the teacher always): a slice of the "
+        "suite for a short GPU loan; finished runs are kept, unlike --only",
+    )
     parser.add_argument("--no-latency", action="store_true", help="skip the latency benchmark")
     parser.add_argument("--latency-threads", type=int, default=2)
     parser.add_argument(
@@ -200,6 +206,11 @@ class Suite:
     def run(self, teacher_row: Row, other_rows: list[Row]) -> list[dict[str, Any]]:
         """Teacher first (in one lane, while the other lanes train rows that need no teacher)."""
         seeds = self.args.seeds
+        if self.args.rows:
+            unknown = set(self.args.rows) - {row.name for row in other_rows}
+            if unknown:
+                raise SystemExit(f"--rows: no row named {', '.join(sorted(unknown))}")
+            other_rows = [row for row in other_rows if row.name in self.args.rows]
         with ThreadPoolExecutor(max_workers=self.args.lanes) as pool:
             teacher_job = pool.submit(self.train, teacher_row, seeds[0], None)
             teacher_ckpt = self.run_dir(teacher_row, seeds[0]) / "last.pt"

@@ -1,5 +1,6 @@
 """The accuracy suite's bookkeeping (``benchmarks/kd_suite.py``): row names, per-arch latency,
-targets against the right scratch row, and ``--collect`` (tabulate finished runs, train none)."""
+targets against the right scratch row, ``--collect`` (tabulate finished runs, train none) and
+``--rows`` (a slice of the suite)."""
 
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def _finished_run(folder: Path, epochs: int, miou: float) -> None:
     (folder / "eval_last.json").write_text(json.dumps(scores))
 
 
-def test_collect_tabulates_finished_runs_and_trains_none(
+def test_collect_trains_none_and_rows_select_a_slice(
     kd_suite: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Row = kd_suite.Row
@@ -135,7 +136,7 @@ def test_collect_tabulates_finished_runs_and_trains_none(
     _finished_run(out / "student_s-cwd-s0", 2, 0.55)  # stopped at epoch 2 of 3
     args = argparse.Namespace(
         out=out, config=config, seeds=[0], lanes=2, threads=1, epochs=None, only=None,
-        collect=True, live_teacher=False,
+        rows=None, collect=True, live_teacher=False,
     )  # fmt: skip
     suite = kd_suite.Suite(args, "data", [])
 
@@ -143,12 +144,17 @@ def test_collect_tabulates_finished_runs_and_trains_none(
         raise AssertionError(f"--collect ran {cmd}")
 
     monkeypatch.setattr(suite, "_call", no_training)
-    records = suite.run(
-        Row("teacher", "teacher"),
-        [Row("student", "student_s"), Row("student", "student_s", ("cwd",))],
-    )
+    rows = [Row("student", "student_s"), Row("student", "student_s", ("cwd",))]
+    records = suite.run(Row("teacher", "teacher"), rows)
     assert [(r["row"], r["miou"]) for r in records] == [
         ("teacher", pytest.approx(60.0)),
         ("student_s scratch", pytest.approx(50.0)),
     ]
     assert records[1]["train_s"] == 6.0
+
+    args.rows = ["student_s + cwd"]  # a slice: the teacher and that row only
+    records = suite.run(Row("teacher", "teacher"), rows)
+    assert [r["row"] for r in records] == ["teacher"]  # the row's one run is unfinished
+    args.rows = ["student_s + kd"]
+    with pytest.raises(SystemExit, match=r"no row named student_s \+ kd"):
+        suite.run(Row("teacher", "teacher"), rows)
