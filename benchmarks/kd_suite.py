@@ -209,7 +209,8 @@ class Suite:
         if self.args.rows:
             unknown = set(self.args.rows) - {row.name for row in other_rows}
             if unknown:
-                raise SystemExit(f"--rows: no row named {', '.join(sorted(unknown))}")
+                print(f"--rows: no row named {', '.join(sorted(unknown))}", file=sys.stderr)
+                raise SystemExit(2)
             other_rows = [row for row in other_rows if row.name in self.args.rows]
         with ThreadPoolExecutor(max_workers=self.args.lanes) as pool:
             teacher_job = pool.submit(self.train, teacher_row, seeds[0], None)

@@ -125,7 +125,10 @@ def _finished_run(folder: Path, epochs: int, miou: float) -> None:
 
 
 def test_collect_trains_none_and_rows_select_a_slice(
-    kd_suite: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kd_suite: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     Row = kd_suite.Row
     config = tmp_path / "recipe.yaml"
@@ -156,5 +159,7 @@ def test_collect_trains_none_and_rows_select_a_slice(
     records = suite.run(Row("teacher", "teacher"), rows)
     assert [r["row"] for r in records] == ["teacher"]  # the row's one run is unfinished
     args.rows = ["student_s + kd"]
-    with pytest.raises(SystemExit, match=r"no row named student_s \+ kd"):
+    with pytest.raises(SystemExit) as stop:
         suite.run(Row("teacher", "teacher"), rows)
+    assert stop.value.code == 2  # a usage error
+    assert "--rows: no row named student_s + kd" in capsys.readouterr().err
