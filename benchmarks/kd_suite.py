@@ -41,7 +41,6 @@ class Row:
     model: str
     kd: tuple[str, ...] = ()  # KD terms; empty: trained from the labels alone
     precompute: bool = False  # teacher logits computed once (kl/cwd only)
-    seeds: int | None = None  # how many of the suite's seeds; None: all (students) or 1
     flags: tuple[str, ...] = ()  # extra CLI flags, e.g. ("--lambda-cwd", "10"), named in the row
 
     @property
@@ -65,16 +64,13 @@ class Row:
         return slug.replace("+", "-").replace("(", "").replace(")", "")
 
 
-def student_rows(
-    student: str, methods: list[tuple[str, ...]], seeds: dict[tuple[str, ...], int] | None = None
-) -> list[Row]:
+def student_rows(student: str, methods: list[tuple[str, ...]]) -> list[Row]:
     """Scratch and distilled rows of one student; logit-only methods use precomputed teacher
-    logits; ``seeds`` caps the number of seeds of some methods (to fit a time budget)."""
-    caps = seeds or {}
+    logits."""
     rows = [Row("student", student)]
     for kd in methods:
         precompute = set(kd) <= {"kl", "cwd"}
-        rows.append(Row("student", student, kd, precompute=precompute, seeds=caps.get(kd)))
+        rows.append(Row("student", student, kd, precompute=precompute))
     return rows
 
 
@@ -200,8 +196,8 @@ class Suite:
         }
 
     def seeds_of(self, row: Row) -> list[int]:
-        default = len(self.args.seeds) if row.group == "student" else 1
-        return self.args.seeds[: row.seeds or default]
+        """Students over every seed; teacher and peers over the first."""
+        return self.args.seeds if row.group == "student" else self.args.seeds[:1]
 
     def run(self, teacher_row: Row, other_rows: list[Row]) -> list[dict[str, Any]]:
         """Teacher first (in one lane, while the other lanes train rows that need no teacher)."""
