@@ -34,7 +34,7 @@ bench: $(STAMP)
 	for b in data synth models train deploy memory kill; do \
 		$(BIN)/python benchmarks/bench_$$b.py || exit 1; done
 
-# Accuracy suites behind BENCHMARKS.md: IDD-Lite (about two hours on 2 cores; needs
+# Accuracy suites behind BENCHMARKS.md: IDD-Lite (about 2.5 hours on 2 cores; needs
 # ../shared/datasets/idd20k_lite or DATA=...) and the synthetic 26-class set (about 15 minutes).
 DATA ?= ../shared/datasets/idd20k_lite
 bench-accuracy: $(STAMP)
