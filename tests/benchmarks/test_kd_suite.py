@@ -5,27 +5,20 @@ targets against the right scratch row, ``--collect`` (tabulate finished runs, tr
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import yaml
 
-KD_SUITE = Path(__file__).resolve().parents[2] / "benchmarks" / "kd_suite.py"
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def kd_suite() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kd_suite", KD_SUITE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("kd_suite", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("kd_suite")
 
 
 def _record(row, seed: int, miou: float) -> dict:

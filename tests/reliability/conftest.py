@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH_KILL = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_kill.py"
-
-
-def load_bench_kill() -> ModuleType:
-    """``benchmarks/bench_kill.py`` as a module (benchmarks are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_kill", BENCH_KILL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_kill", module)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="session")
 def bench_kill() -> ModuleType:
-    return load_bench_kill()
+    return load_benchmark("bench_kill")
 
 
 @pytest.fixture(scope="module")
