@@ -173,6 +173,12 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
+def _shown(key: str) -> str:
+    """A key as error messages print it: quoted when it holds a newline or control character,
+    so that the message stays on one line."""
+    return key if key.isprintable() else repr(key)
+
+
 def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     """Check ``value`` against the type hint; returns it converted (lists to tuples etc.)."""
     origin = typing.get_origin(hint)
@@ -221,7 +227,7 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
         if not isinstance(value, dict):
             raise bad
         return {
-            _coerce(k, args[0], key, source): _coerce(v, args[1], f"{key}.{k}", source)
+            _coerce(k, args[0], key, source): _coerce(v, args[1], _shown(f"{key}.{k}"), source)
             for k, v in value.items()
         }
     raise TypeError(f"config field {key} has an unsupported type {hint}")
@@ -233,11 +239,10 @@ def config_from_dict(
     """Build a config dataclass from a (possibly partial) nested dict, checking keys and types."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted((k for k in data if k not in names), key=str)
     if unknown:
-        raise UsageError(
-            f"{source}: unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(names))})"
-        )
+        shown = _shown(f"{prefix}{unknown[0]}")
+        raise UsageError(f"{source}: unknown key {shown} (known: {', '.join(sorted(names))})")
     values = {k: _coerce(v, hints[k], f"{prefix}{k}", source) for k, v in data.items()}
     return cls(**values)
 

@@ -7,6 +7,7 @@ import pytest
 from segcompress.config import (
     TrainConfig,
     apply_overrides,
+    config_from_dict,
     load_config,
     save_config,
     validate_config,
@@ -42,6 +43,14 @@ def test_bad_yaml_names_the_key_and_the_file(tmp_path, text, message):
     with pytest.raises(UsageError, match=message) as info:
         load_config(path)
     assert str(path) in str(info.value)
+
+
+def test_unknown_key_with_a_newline_stays_on_one_line():
+    """Found by the config fuzz test: a key such as "\\n" must not split the error message."""
+    with pytest.raises(UsageError) as info:
+        config_from_dict({"data": {"\n": None, 3: 1}}, "fuzz.yaml")
+    assert str(info.value).startswith("fuzz.yaml: unknown key 'data.\\n'")
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(
