@@ -40,17 +40,24 @@ class Row:
     group: str  # "teacher", "peer" or "student"
     model: str
     kd: tuple[str, ...] = ()  # KD terms; empty: trained from the labels alone
-    precompute: bool = False  # teacher logits computed once (kl/cwd only)
+    precompute: bool = False  # teacher logits computed once (logit terms only)
     flags: tuple[str, ...] = ()  # extra CLI flags, e.g. ("--lambda-cwd", "10"), named in the row
+    epochs: int | None = None  # None: the recipe's
+    teacher: str = "teacher"  # name of the teacher row a distilled row learns from
 
     @property
     def name(self) -> str:
         if self.group != "student":
-            return self.model
-        name = f"{self.model} " + ("scratch" if not self.kd else "+ " + "+".join(self.kd))
+            name = self.model
+        else:
+            name = f"{self.model} " + ("scratch" if not self.kd else "+ " + "+".join(self.kd))
         pairs = zip(self.flags[::2], self.flags[1::2], strict=True)
-        options = ", ".join(f"{flag.lstrip('-')} {value}" for flag, value in pairs)
-        return f"{name} ({options})" if options else name
+        options = [f"{flag.lstrip('-')} {value}" for flag, value in pairs]
+        if self.epochs is not None:
+            options.insert(0, f"{self.epochs} ep")
+        if self.kd and self.teacher != "teacher":
+            options.append(f"from {self.teacher}")
+        return f"{name} ({', '.join(options)})" if options else name
 
     @property
     def arch(self) -> str:
@@ -61,7 +68,9 @@ class Row:
     @property
     def slug(self) -> str:
         slug = self.name.replace(" + ", "-").replace(", ", "-").replace(" ", "-")
-        return slug.replace("+", "-").replace("(", "").replace(")", "")
+        for char in "+(),=":
+            slug = slug.replace(char, "-" if char in "+,=" else "")
+        return slug
 
 
 def student_rows(student: str, methods: list[tuple[str, ...]]) -> list[Row]:
@@ -97,6 +106,12 @@ def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> Non
         "elsewhere, e.g. on a GPU), leaving out missing or unfinished ones",
     )
     parser.add_argument(
+        "--eval-splits",
+        nargs="+",
+        default=["val"],
+        help="splits each run's last checkpoint is scored on (e.g. holdout val)",
+    )
+    parser.add_argument(
         "--live-teacher",
         action="store_true",
         help="run the teacher at every distillation step instead of precomputing its logits "
@@ -125,12 +140,15 @@ class Suite:
     def run_dir(self, row: Row, seed: int) -> Path:
         return self.args.out / f"{row.slug}-s{seed}"
 
-    def _finished(self, folder: Path) -> bool:
+    def epochs_of(self, row: Row) -> int:
+        return row.epochs or self.epochs
+
+    def _finished(self, folder: Path, epochs: int) -> bool:
         log = folder / "log.jsonl"
         if not (folder / "last.pt").is_file() or not log.is_file():
             return False
         lines = log.read_text().splitlines()
-        return bool(lines) and json.loads(lines[-1]).get("epoch") == self.epochs
+        return bool(lines) and json.loads(lines[-1]).get("epoch") == epochs
 
     def _call(self, cmd: list[str], log: Path) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": str(self.args.threads)}
@@ -147,15 +165,16 @@ class Suite:
         folder = self.run_dir(row, seed)
         log = folder.with_suffix(".log")
         folder.parent.mkdir(parents=True, exist_ok=True)
+        epochs = self.epochs_of(row)
         forced = self.args.only and row.name in self.args.only
-        if self.args.collect and not self._finished(folder):
+        if self.args.collect and not self._finished(folder, epochs):
             self.say(f"skip  {row.name} seed {seed}: no finished run in {folder}")
             return None
-        if forced or not self._finished(folder):
+        if forced or not self._finished(folder, epochs):
             command = "distill" if row.kd else "train"
             cmd = [*CLI, command, "--config", str(self.args.config), "--data", self.data]
             cmd += [*self.data_flags, "--model", row.model, "--seed", str(seed)]
-            cmd += ["--epochs", str(self.epochs), "--out", str(folder), *row.flags]
+            cmd += ["--epochs", str(epochs), "--out", str(folder), *row.flags]
             if row.kd:
                 cmd += ["--teacher", str(teacher), "--kd", ",".join(row.kd)]
                 if row.precompute and not self.args.live_teacher:
@@ -168,28 +187,40 @@ class Suite:
             start = time.perf_counter()
             self._call(cmd, log)
             self.say(f"done  {row.name} seed {seed} in {time.perf_counter() - start:.0f} s")
-        scores = folder / "eval_last.json"
-        if not scores.is_file() or scores.stat().st_mtime < (folder / "last.pt").stat().st_mtime:
-            cmd = [*CLI, "evaluate", str(folder / "last.pt"), "--data", self.data]
-            cmd += [*self.data_flags, "--threads", str(self.args.threads), "--json", str(scores)]
-            self._call(cmd, log)
+        for split in self.args.eval_splits:
+            scores = folder / _scores_file(split)
+            stale = (
+                not scores.is_file()
+                or scores.stat().st_mtime < folder.joinpath("last.pt").stat().st_mtime
+            )
+            if stale:
+                cmd = [*CLI, "evaluate", str(folder / "last.pt"), "--data", self.data]
+                cmd += [*self.data_flags, "--split", split, "--threads", str(self.args.threads)]
+                self._call([*cmd, "--json", str(scores)], log)
         return self.record(row, seed, folder)
 
     def record(self, row: Row, seed: int, folder: Path) -> dict[str, Any]:
-        scores = json.loads((folder / "eval_last.json").read_text())
+        scores = json.loads((folder / _scores_file(self.args.eval_splits[-1])).read_text())
         epochs = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+        other = {
+            split: 100 * json.loads((folder / _scores_file(split)).read_text())["mean"]["iou"]
+            for split in self.args.eval_splits
+        }
         return {
             "row": row.name,
             "group": row.group,
             "model": row.model,
             "arch": row.arch,
             "kd": list(row.kd),
+            "epochs": self.epochs_of(row),
             "precomputed_teacher": row.precompute and not self.args.live_teacher,
             "seed": seed,
             "miou": 100 * scores["mean"]["iou"],
             "mdice": 100 * scores["mean"]["dice"],
             "pixel_accuracy": 100 * scores["pixel_accuracy"],
             "class_iou": {c["name"]: _percent(c["iou"]) for c in scores["classes"]},
+            "split_miou": other,
+            "curve": [_percent(e.get("val_miou")) for e in epochs],
             "train_s": sum(e["time_s"] for e in epochs),
             "images_per_s": epochs[-1]["images_per_s"],
             "folder": str(folder),
@@ -199,8 +230,10 @@ class Suite:
         """Students over every seed; teacher and peers over the first."""
         return self.args.seeds if row.group == "student" else self.args.seeds[:1]
 
-    def run(self, teacher_row: Row, other_rows: list[Row]) -> list[dict[str, Any]]:
-        """Teacher first (in one lane, while the other lanes train rows that need no teacher)."""
+    def run(self, teacher_rows: Row | list[Row], other_rows: list[Row]) -> list[dict[str, Any]]:
+        """Teachers first (a lane each, while other lanes train rows that need no teacher);
+        a distilled row starts once its own teacher (``row.teacher``) has finished."""
+        teachers = [teacher_rows] if isinstance(teacher_rows, Row) else list(teacher_rows)
         seeds = self.args.seeds
         if self.args.rows:
             unknown = set(self.args.rows) - {row.name for row in other_rows}
@@ -209,14 +242,14 @@ class Suite:
                 raise SystemExit(2)
             other_rows = [row for row in other_rows if row.name in self.args.rows]
         with ThreadPoolExecutor(max_workers=self.args.lanes) as pool:
-            teacher_job = pool.submit(self.train, teacher_row, seeds[0], None)
-            teacher_ckpt = self.run_dir(teacher_row, seeds[0]) / "last.pt"
+            teacher_jobs = {t.name: pool.submit(self.train, t, seeds[0], None) for t in teachers}
+            checkpoints = {t.name: self.run_dir(t, seeds[0]) / "last.pt" for t in teachers}
 
             def after_teacher(row: Row, seed: int) -> dict[str, Any] | None:
-                teacher_job.result()
-                return self.train(row, seed, teacher_ckpt)
+                teacher_jobs[row.teacher].result()
+                return self.train(row, seed, checkpoints[row.teacher])
 
-            jobs: list[Future] = [teacher_job]
+            jobs: list[Future] = list(teacher_jobs.values())
             independent = [r for r in other_rows if not r.kd]
             dependent = [r for r in other_rows if r.kd]
             for row in independent:
@@ -269,6 +302,10 @@ class Suite:
                 value = json.loads(scores.read_text())["mean"]["iou"]
                 out[-1]["int8_miou"] = 100 * value
         return out
+
+
+def _scores_file(split: str) -> str:
+    return "eval_last.json" if split == "val" else f"eval_{split}.json"
 
 
 def _percent(value: float | None) -> float | None:

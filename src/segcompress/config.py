@@ -21,6 +21,7 @@ from segcompress.errors import UsageError
 
 __all__ = [
     "KD_TERMS",
+    "LOGIT_TERMS",
     "AugmentConfig",
     "DataConfig",
     "DistillConfig",
@@ -50,6 +51,7 @@ class DataConfig:
     masks: str | None = None
     image_suffix: str = ""
     mask_suffix: str = ""
+    holdout: str | None = None
     img_size: tuple[int, int] = (128, 128)
     train_split: str = "train"
     val_split: str = "val"
@@ -63,7 +65,9 @@ class AugmentConfig:
 
     Hue jitter is off by default: in driving scenes hue carries class evidence (sky, vegetation,
     lane paint), and its RGB->HSV round trip was half the cost of a cached training sample.
-    ``scale: [1, 1]`` turns random scale/crop off, which precomputed teacher outputs need.
+    ``scale: [1, 1]`` turns random scale/crop off. ``mix`` mixes pairs of a batch (``cutmix``
+    boxes or ``classmix`` classes, each sample with probability ``mix_prob``); with cached
+    teacher targets the targets are mixed with the same mask.
     """
 
     scale: tuple[float, float] = (0.5, 2.0)
@@ -73,6 +77,8 @@ class AugmentConfig:
     saturation: float = 0.3
     hue: float = 0.0
     haze: float = 0.0  # probability of adding haze
+    mix: str = "none"
+    mix_prob: float = 0.5
 
 
 @dataclass
@@ -115,22 +121,30 @@ class LossConfig:
 class DistillConfig:
     """Knowledge distillation: the teacher checkpoint, which KD terms to use and their weights.
 
-    ``kd`` names the terms (``kl`` pixel KD, ``cwd`` channel-wise, ``feat`` features through
-    adapters, ``at`` attention transfer); a term's ``lambda_*`` is used only when it is named.
-    ``precompute_teacher`` runs the teacher once per training image and its mirror before
-    training instead of at every step (``kl``/``cwd`` only, needs ``augment.scale: [1, 1]``).
+    ``kd`` names the terms (``kl`` pixel KD, ``cwd`` channel-wise, ``dist`` DIST's Pearson
+    correlations, ``feat`` features through adapters, ``at`` attention transfer); a term's
+    ``lambda_*`` is used only when it is named. ``precompute_teacher`` runs the teacher once per
+    training image before training instead of at every step (logit terms only); its cached
+    logits then follow each sample's scale, crop, flip and mixing. They are the average over
+    the mirror (``tta_flip``) and the ``tta_scales`` views, stored at ``1 / target_stride`` of
+    the image size.
     """
 
     teacher: str | None = None
     kd: list[str] = field(default_factory=lambda: ["kl"])
     temperature: float = 4.0
     cwd_tau: float = 4.0
+    dist_tau: float = 1.0
     lambda_kd: float = 1.0
     lambda_cwd: float = 3.0
+    lambda_dist: float = 1.0
     lambda_feat: float = 1.0
     lambda_at: float = 1.0
     feature_loss: str = "mse"
     precompute_teacher: bool = False
+    tta_scales: list[float] = field(default_factory=lambda: [1.0])
+    tta_flip: bool = True
+    target_stride: int = 1
 
 
 @dataclass
@@ -138,6 +152,7 @@ class TrainConfig:
     """Everything one training (or distillation) run needs; saved as ``{out}/config.yaml``."""
 
     out: str = "runs/train"
+    threads: int | None = None  # CPU threads of this run (None: torch's default, every core)
     epochs: int = 150
     batch: int = 8
     eval_every: int = 1
@@ -164,9 +179,18 @@ CHOICES = {
     "optim.schedule": ("cosine", "poly", "constant"),
     "loss.class_weights": ("none", "median-freq", "inverse-log"),
     "distill.feature_loss": ("mse", "cosine"),
+    "augment.mix": ("none", "cutmix", "classmix"),
 }
 # Names of the KD terms on the command line -> the DistillConfig weight each one switches on.
-KD_TERMS = {"kl": "lambda_kd", "cwd": "lambda_cwd", "feat": "lambda_feat", "at": "lambda_at"}
+KD_TERMS = {
+    "kl": "lambda_kd",
+    "cwd": "lambda_cwd",
+    "dist": "lambda_dist",
+    "feat": "lambda_feat",
+    "at": "lambda_at",
+}
+# Terms that need only the teacher's logits, which can therefore be cached.
+LOGIT_TERMS = ("kl", "cwd", "dist")
 
 
 def _type_name(hint: Any) -> str:
@@ -350,18 +374,30 @@ def validate_config(cfg: TrainConfig, source: str = "config") -> None:
                 need(value >= 0, f"{section}.{key}", "0 or more", value)
     unknown_kd = sorted(set(cfg.distill.kd) - set(KD_TERMS))
     need(not unknown_kd, "distill.kd", f"a list of {', '.join(KD_TERMS)}", cfg.distill.kd)
-    if cfg.distill.precompute_teacher:
+    need(cfg.threads is None or cfg.threads > 0, "threads", "a positive integer", cfg.threads)
+    need(0 <= a.mix_prob <= 1, "augment.mix_prob", "a probability in [0, 1]", a.mix_prob)
+    kd = cfg.distill
+    need(kd.dist_tau > 0, "distill.dist_tau", "positive", kd.dist_tau)
+    need(kd.target_stride >= 1, "distill.target_stride", "1 or more", kd.target_stride)
+    need(
+        bool(kd.tta_scales) and all(0 < s <= 4 for s in kd.tta_scales),
+        "distill.tta_scales",
+        "a list of scales in (0, 4]",
+        kd.tta_scales,
+    )
+    if kd.precompute_teacher:
         need(
-            set(cfg.distill.kd) <= {"kl", "cwd"},
-            "distill.kd",
-            "kl and/or cwd with precompute_teacher (feature terms need the live teacher)",
-            cfg.distill.kd,
+            kd.teacher is not None,
+            "distill.precompute_teacher",
+            "false without distill.teacher (a teacher checkpoint to precompute)",
+            kd.precompute_teacher,
         )
         need(
-            tuple(cfg.augment.scale) == (1.0, 1.0),
-            "augment.scale",
-            "[1, 1] with precompute_teacher (random scale/crop would change what the teacher saw)",
-            list(cfg.augment.scale),
+            set(kd.kd) <= set(LOGIT_TERMS),
+            "distill.kd",
+            f"{', '.join(LOGIT_TERMS)} with precompute_teacher (feature terms need the live "
+            "teacher)",
+            kd.kd,
         )
     for dotted, choices in CHOICES.items():
         value: Any = cfg

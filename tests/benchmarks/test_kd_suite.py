@@ -132,7 +132,7 @@ def test_collect_trains_none_and_rows_select_a_slice(
     _finished_run(out / "student_s-cwd-s0", 2, 0.55)  # stopped at epoch 2 of 3
     args = argparse.Namespace(
         out=out, config=config, seeds=[0], lanes=2, threads=1, epochs=None, only=None,
-        rows=None, collect=True, live_teacher=False,
+        rows=None, collect=True, live_teacher=False, eval_splits=["val"],
     )  # fmt: skip
     suite = kd_suite.Suite(args, "data", [])
 

@@ -254,30 +254,56 @@ def test_distill_from_the_teacher_checkpoint(trained, tmp_path):
     ]
 
 
-def test_distill_with_precomputed_teacher_logits(trained, tmp_path, monkeypatch):
+def test_distill_with_cached_teacher_targets_and_augmentation(trained, tmp_path, monkeypatch):
+    """Cached targets serve kl, cwd and dist with random scale/crop and mixing on; a second
+    student of the same teacher reuses the cache; feature terms are refused."""
     data, out = trained
-    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))  # the logits go there
-    config = tmp_path / "no_scale.yaml"
-    config.write_text("augment:\n  scale: [1, 1]\n")
-    dest = tmp_path / "kd"
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))  # the targets go there
     common = ["--teacher", out / "best.pt", "--data", data, *SMALL, "--epochs", "1"]
-    assert run("distill", *common, "--precompute-teacher", "--out", dest, "--kd", "feat") == 2
-    code = run(
-        "distill",
-        *common,
-        "--config",
-        config,
-        "--precompute-teacher",
-        "--kd",
-        "kl,cwd",
-        "--out",
-        dest,
-    )
-    assert code == 0
-    row = json.loads((dest / "log.jsonl").read_text().splitlines()[-1])
-    assert np.isfinite(row["train_kd"]) and np.isfinite(row["train_cwd"])
-    assert yaml.safe_load((dest / "config.yaml").read_text())["distill"]["precompute_teacher"]
-    assert len(list((tmp_path / "cache" / "teacher-logits").glob("*.pt"))) == 1
+    cached = ["--precompute-teacher", "--aug-scale", "0.5,2", "--mix", "cutmix"]
+    assert run("distill", *common, *cached, "--out", tmp_path / "f", "--kd", "feat") == 2
+    for seed in ("0", "1"):
+        dest = tmp_path / f"kd{seed}"
+        code = run(
+            "distill", *common, *cached, "--kd", "kl,cwd,dist", "--seed", seed, "--out", dest
+        )
+        assert code == 0
+        row = json.loads((dest / "log.jsonl").read_text().splitlines()[-1])
+        assert all(row[f"train_{t}"] > 0 for t in ("kd", "cwd", "dist"))
+        cfg = yaml.safe_load((dest / "config.yaml").read_text())
+        assert cfg["distill"]["precompute_teacher"] and cfg["augment"]["scale"] == [0.5, 2.0]
+    entries = list((tmp_path / "cache" / "teacher-targets").iterdir())
+    assert len(entries) == 1 and (entries[0] / "logits.npy").is_file()
+
+
+def test_a_config_that_precomputes_without_a_teacher_is_a_usage_error(trained, tmp_path, capsys):
+    data, _ = trained
+    config = tmp_path / "run.yaml"
+    config.write_text("distill:\n  precompute_teacher: true\n")
+    args = ["--config", config, "--data", data, *SMALL, "--epochs", "1"]
+    assert run("train", *args, "--out", tmp_path / "t") == 2
+    err = capsys.readouterr().err
+    assert "distill.precompute_teacher" in err and "Traceback" not in err
+
+
+def test_resuming_a_distill_run_with_another_teacher_is_refused(trained, tmp_path, capsys):
+    data, out = trained
+    dest = tmp_path / "kd"
+    common = ["--data", data, *SMALL, "--kd", "cwd", "--out", dest]
+    assert run("distill", "--teacher", out / "best.pt", "--epochs", "1", *common) == 0
+    other = tmp_path / "other.pt"
+    state = load_checkpoint(out / "best.pt")
+    state["model"] = {
+        k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()
+    }
+    import torch
+
+    torch.save(state, other)
+    capsys.readouterr()
+    assert run("distill", "--teacher", other, "--epochs", "2", "--resume", *common) == 2
+    assert "another teacher" in capsys.readouterr().err
+    assert load_checkpoint(dest / "last.pt")["epoch"] == 1  # nothing was trained or written
+    assert run("distill", "--teacher", out / "best.pt", "--epochs", "2", "--resume", *common) == 0
 
 
 def test_distill_refuses_a_teacher_with_another_class_table(trained, tmp_path, capsys):

@@ -74,17 +74,23 @@ def tiny_trainer(
     *,
     info: DistInfo | None = None,
     resume: dict[str, Any] | None = None,
+    objective: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
 ) -> Trainer:
+    """A Trainer of ``cfg.model``; ``objective`` wraps the new model (default: plain loss)."""
     info = info or DistInfo()
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + info.rank, cfg.deterministic)
     model = create_model(cfg.model.name, num_classes=CLASSES.num_classes)
-    objective = SegObjective(model, build_segmentation_loss(ignore_index=CLASSES.ignore_index))
+    if objective is None:
+        loss = build_segmentation_loss(ignore_index=CLASSES.ignore_index)
+        wrapped: torch.nn.Module = SegObjective(model, loss)
+    else:
+        wrapped = objective(model)
     train_loader, val_loader = make_loaders(
         train_set, val_set, batch=cfg.batch, workers=0, seed=cfg.seed, info=info
     )
     return Trainer(
-        objective,
+        wrapped,
         train_loader,
         val_loader,
         cfg,

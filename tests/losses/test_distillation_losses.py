@@ -12,6 +12,7 @@ from segcompress.losses import (
     ChannelWiseDistillationLoss,
     CrossEntropyLoss,
     DistillationLoss,
+    DISTLoss,
     FeatureDistillation,
     PixelKDLoss,
     build_segmentation_loss,
@@ -156,6 +157,137 @@ def test_cwd_masks_ignored_pixels_and_only_the_student_gets_gradients():
     assert torch.isfinite(student.grad).all()
     assert torch.all(student.grad[ignored] == 0)
     assert student.grad.abs().sum() > 0
+
+
+# ------------------------------------------------------------------------------------------- DIST
+
+
+def _dist_terms_reference(s, t, target, tau):
+    """DIST's (inter, intra) relation losses via numpy.corrcoef, from the valid pixels only."""
+    s_np, t_np = s.double().numpy(), t.double().numpy()
+    n, c, h, w = s.shape
+    ys, yt = [], []
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                if target is not None and target[i, y, x] == IGNORE:
+                    continue
+                ys.append(_softmax(s_np[i, :, y, x] / tau, 0))
+                yt.append(_softmax(t_np[i, :, y, x] / tau, 0))
+    ys, yt = np.stack(ys), np.stack(yt)  # [valid pixels, C]
+    inter = 1 - np.mean([np.corrcoef(ys[p], yt[p])[0, 1] for p in range(len(ys))])
+    intra = 1 - np.mean([np.corrcoef(ys[:, k], yt[:, k])[0, 1] for k in range(c)])
+    return float(inter), float(intra)
+
+
+def _dist_reference(s, t, target, tau=1.0, beta=1.0, gamma=1.0):
+    inter, intra = _dist_terms_reference(s, t, target, tau)
+    return tau**2 * (beta * inter + gamma * intra)
+
+
+@pytest.mark.parametrize("tau", [1.0, 2.0, 4.0])
+def test_dist_matches_a_corrcoef_reference_over_valid_pixels(tau):
+    s, t, target = _logits(seed=10)
+    assert (target == IGNORE).any()
+    ours = DISTLoss(tau=tau)(s, t, target)
+    assert ours.dtype == torch.float32
+    assert ours.item() == pytest.approx(_dist_reference(s, t, target, tau), rel=1e-4)
+
+
+def test_dist_defaults_follow_the_authors_segmentation_setting():
+    loss = DISTLoss()
+    assert (loss.tau, loss.beta, loss.gamma, loss.ignore_index) == (1.0, 1.0, 1.0, IGNORE)
+
+
+def test_dist_beta_and_gamma_weight_the_inter_and_intra_terms():
+    s, t, target = _logits(seed=11)
+    inter, intra = _dist_terms_reference(s, t, target, 1.0)
+    # The two terms differ on this data, so a swapped transposition cannot pass.
+    assert abs(inter - intra) > 0.05
+    only_inter = DISTLoss(beta=1.0, gamma=0.0)(s, t, target)
+    only_intra = DISTLoss(beta=0.0, gamma=1.0)(s, t, target)
+    weighted = DISTLoss(beta=2.0, gamma=3.0)(s, t, target)
+    assert only_inter.item() == pytest.approx(inter, rel=1e-4)
+    assert only_intra.item() == pytest.approx(intra, rel=1e-4)
+    assert weighted.item() == pytest.approx(2 * inter + 3 * intra, rel=1e-4)
+
+
+def test_dist_scales_by_tau_squared():
+    s, t, target = _logits(seed=12)
+    # softmax(z / 2) is softmax((z / 2) / 1): the tau=2 loss is 4x the tau=1 loss on z / 2.
+    torch.testing.assert_close(
+        DISTLoss(tau=2.0)(s, t, target), 4 * DISTLoss()(s / 2, t / 2, target)
+    )
+    inter, intra = _dist_terms_reference(s, t, target, 2.0)
+    assert DISTLoss(tau=2.0)(s, t, target).item() == pytest.approx(4 * (inter + intra), rel=1e-4)
+
+
+def test_dist_is_zero_for_identical_logits():
+    s, _, target = _logits(seed=13)
+    assert DISTLoss()(s, s.clone(), target).item() == pytest.approx(0.0, abs=1e-5)
+    assert DISTLoss(tau=3.0)(s, s.clone()).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_dist_without_target_uses_every_pixel():
+    s, t, _ = _logits(seed=14)
+    ours = DISTLoss()(s, t)
+    assert ours.item() == pytest.approx(_dist_reference(s, t, None), rel=1e-4)
+
+
+def test_dist_excludes_ignored_pixels_and_only_the_student_gets_gradients():
+    s, t, target = _logits(seed=15, ignore_frac=0.4)
+    ignored = (target == IGNORE).unsqueeze(1).expand_as(s)
+    student = s.clone().requires_grad_(True)
+    teacher = t.clone().requires_grad_(True)
+    value = DISTLoss()(student, teacher, target)
+    value.backward()
+    # Ignored pixels are not samples: arbitrary logits there change nothing ...
+    changed = DISTLoss()(torch.where(ignored, s * 5 + 1, s), torch.where(ignored, -t, t), target)
+    torch.testing.assert_close(changed, value.detach())
+    # ... and the value is the reference over valid pixels, not the one over all pixels.
+    assert value.item() == pytest.approx(_dist_reference(s, t, target), rel=1e-4)
+    assert abs(value.item() - _dist_reference(s, t, None)) > 1e-3
+    assert teacher.grad is None
+    assert torch.isfinite(student.grad).all()
+    assert torch.all(student.grad[ignored] == 0)
+    assert student.grad.abs().sum() > 0
+
+
+def test_dist_with_no_valid_pixel_is_a_zero_connected_to_the_student():
+    s, t, target = _logits(seed=16)
+    student = s.clone().requires_grad_(True)
+    value = DISTLoss()(student, t, torch.full_like(target, IGNORE))
+    assert value.item() == 0.0
+    assert value.requires_grad
+    value.backward()
+    assert torch.all(student.grad == 0)
+
+
+def test_dist_computes_in_float32_for_bfloat16_logits():
+    s, t, target = _logits(seed=17)
+    s16, t16 = s.bfloat16().requires_grad_(True), t.bfloat16()
+    value = DISTLoss()(s16, t16, target)
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(value, DISTLoss()(s16.float(), t16.float(), target))
+    value.backward()
+    assert s16.grad.dtype == torch.bfloat16
+    assert torch.isfinite(s16.grad.float()).all()
+
+
+def test_dist_checks_its_arguments():
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(UsageError, match="DIST tau"):
+            DISTLoss(tau=bad)
+    for name in ("beta", "gamma"):
+        for bad in (-0.5, float("nan"), float("inf")):
+            with pytest.raises(UsageError, match=f"DIST {name}"):
+                DISTLoss(**{name: bad})
+    with pytest.raises(UsageError, match="both 0"):
+        DISTLoss(beta=0.0, gamma=0.0)
+    with pytest.raises(UsageError, match="same classes"):
+        DISTLoss()(torch.randn(1, 3, 4, 4), torch.randn(1, 4, 4, 4))
+    with pytest.raises(UsageError, match="does not match"):
+        DISTLoss()(torch.randn(1, 3, 4, 4), torch.randn(1, 3, 4, 4), torch.zeros(1, 4, 5))
 
 
 # -------------------------------------------------------------------------- features and attention
@@ -328,10 +460,54 @@ def test_distillation_loss_detaches_teacher_tensors_defensively():
     assert set(parts) == {"task", "kd", "cwd", "total"}
 
 
+def test_distillation_loss_adds_the_weighted_dist_term():
+    s, t, target = _logits(seed=18)
+    task = CrossEntropyLoss()
+    loss = DistillationLoss(
+        task, lambda_dist=2.5, dist_tau=2.0, dist_beta=0.5, dist_gamma=3.0, ignore_index=IGNORE
+    )
+    assert loss.dist is not None and loss.kd is None and loss.cwd is None
+    assert (loss.dist.tau, loss.dist.beta, loss.dist.gamma) == (2.0, 0.5, 3.0)
+    student = s.clone().requires_grad_(True)
+    teacher = t.clone().requires_grad_(True)
+    total, parts = loss(student, {"logits": teacher}, target)
+    assert set(parts) == {"task", "dist", "total"}
+    dist = DISTLoss(tau=2.0, beta=0.5, gamma=3.0)(s, t, target)
+    assert parts["dist"].item() == pytest.approx(
+        _dist_reference(s, t, target, tau=2.0, beta=0.5, gamma=3.0), rel=1e-4
+    )
+    torch.testing.assert_close(parts["dist"], dist)
+    torch.testing.assert_close(total, task(s, target) + 2.5 * dist)
+    total.backward()
+    assert teacher.grad is None
+    assert student.grad.abs().sum() > 0
+    assert DistillationLoss(task).dist is None
+
+
+def test_distillation_loss_combines_dist_with_cwd():
+    s, t, target = _logits(seed=19)
+    task = CrossEntropyLoss()
+    loss = DistillationLoss(task, lambda_cwd=0.7, lambda_dist=1.5, cwd_tau=3.0)
+    total, parts = loss(s, t, target)
+    assert set(parts) == {"task", "cwd", "dist", "total"}
+    cwd = ChannelWiseDistillationLoss(3.0)(s, t, target)
+    dist = DISTLoss()(s, t, target)
+    torch.testing.assert_close(parts["cwd"], cwd)
+    torch.testing.assert_close(parts["dist"], dist)
+    torch.testing.assert_close(total, task(s, target) + 0.7 * cwd + 1.5 * dist)
+    torch.testing.assert_close(parts["total"], parts["task"] + 0.7 * cwd + 1.5 * dist)
+
+
 def test_distillation_loss_checks_its_arguments():
     with pytest.raises(UsageError, match="feature_info"):
         DistillationLoss(CrossEntropyLoss(), lambda_feat=1.0)
     with pytest.raises(UsageError, match="lambda_kd"):
         DistillationLoss(CrossEntropyLoss(), lambda_kd=-1.0)
+    with pytest.raises(UsageError, match="lambda_dist"):
+        DistillationLoss(CrossEntropyLoss(), lambda_dist=-1.0)
+    with pytest.raises(UsageError, match="DIST tau"):
+        DistillationLoss(CrossEntropyLoss(), lambda_dist=1.0, dist_tau=0.0)
+    with pytest.raises(UsageError, match="both 0"):
+        DistillationLoss(CrossEntropyLoss(), lambda_dist=1.0, dist_beta=0.0, dist_gamma=0.0)
     with pytest.raises(UsageError, match="'logits'"):
         DistillationLoss(CrossEntropyLoss())({"enc1": torch.zeros(1)}, torch.zeros(1), None)

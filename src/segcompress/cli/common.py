@@ -84,6 +84,12 @@ def add_dataset_args(parser: argparse.ArgumentParser, *, root_required: bool = T
     group.add_argument("--masks", default=None, help="mask folder (format folder)")
     group.add_argument("--image-suffix", default="", help="suffix stripped from image stems")
     group.add_argument("--mask-suffix", default="", help="suffix stripped from mask stems")
+    group.add_argument(
+        "--holdout",
+        default=None,
+        metavar="FILE",
+        help="frames held out of the training split (split 'holdout'; see `data holdout`)",
+    )
 
 
 def spec_from_args(args: argparse.Namespace):

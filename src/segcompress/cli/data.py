@@ -52,6 +52,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-bad", action="store_true", help="leave unreadable/orphan files out")
     p.set_defaults(func=_prepare)
 
+    p = sub.add_parser(
+        "holdout",
+        help="write a fixed list of training frames to hold out for choosing methods",
+        description="Hold out whole groups (drive folders) of a split, so that methods and "
+        "hyperparameters are chosen on them and the reported split is scored once.",
+    )
+    add_dataset_args(p)
+    p.add_argument("--out", required=True, help="holdout file to write (commit it)")
+    p.add_argument("--split", default="train", help="split to hold frames out of (default train)")
+    p.add_argument("--fraction", type=float, default=0.15, help="share held out (default 0.15)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=_holdout)
+
     p = sub.add_parser("stats", help="per-class pixel counts, shares and class weights of a split")
     add_dataset_args(p)
     p.add_argument("--split", default="train", help="split (default train)")
@@ -73,6 +87,25 @@ def _synth(args: argparse.Namespace) -> int:
         progress=True,
     )
     print(json.dumps(summary))
+    return 0
+
+
+def _holdout(args: argparse.Namespace) -> int:
+    from segcompress.data.dataset import list_pairs
+    from segcompress.data.holdout import make_holdout, write_holdout
+    from segcompress.errors import UsageError
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise UsageError(f"--out {out}: exists; pass --overwrite to replace it")
+    if args.holdout is not None:
+        raise UsageError("--holdout: not used by `data holdout`, which writes the file (--out)")
+    _, listing = list_pairs(spec_from_args(args), args.split)
+    keys = [p.key for p in listing.pairs]
+    chosen = make_holdout(keys, args.fraction, args.seed)
+    groups = "whole folders (drives)" if any("/" in k for k in keys) else "single frames"
+    write_holdout(out, args.split, chosen, len(keys), f"{groups}, seed {args.seed}")
+    print(f"holdout: {len(chosen)} of {len(keys)} '{args.split}' frames -> {out}")
     return 0
 
 

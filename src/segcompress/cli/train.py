@@ -33,6 +33,7 @@ _DATASET_DESTS = (
     "masks",
     "image_suffix",
     "mask_suffix",
+    "holdout",
 )
 
 
@@ -54,6 +55,23 @@ def _non_negative_float(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
+
+
+def _scale_range(text: str) -> tuple[float, float]:
+    """``0.5,2`` -> (0.5, 2.0)."""
+    low, sep, high = text.partition(",")
+    try:
+        values = (_positive_float(low), _positive_float(high)) if sep else None
+    except argparse.ArgumentTypeError:
+        values = None
+    if values is None or values[0] > values[1]:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH with 0 < LOW <= HIGH, got {text!r}")
+    return values
+
+
+def _scales(text: str) -> list[float]:
+    """``0.75,1,1.5`` -> [0.75, 1.0, 1.5]."""
+    return [_positive_float(part) for part in text.split(",")]
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -96,6 +114,12 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
     )
     run.add_argument("--amp", choices=("auto", "none", "bf16", "fp16"), help="mixed precision")
     run.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    run.add_argument(
+        "--threads",
+        dest="threads",
+        type=positive_int,
+        help="CPU threads (default: every core); give each of several jobs its own",
+    )
     run.add_argument("--seed", type=int)
     run.add_argument("--deterministic", action="store_true", help="reproducible kernels")
     run.add_argument("--sync-bn", dest="sync_bn", action="store_true", help="DDP on CUDA")
@@ -110,6 +134,20 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
     data.add_argument("--workers", dest="data.workers", type=non_negative_int)
     data.add_argument("--train-split", dest="data.train_split")
     data.add_argument("--val-split", dest="data.val_split")
+    data.add_argument(
+        "--aug-scale",
+        dest="augment.scale",
+        type=_scale_range,
+        metavar="LOW,HIGH",
+        help="random scale range before the crop (augment.scale), e.g. 0.5,2; 1,1: off",
+    )
+    data.add_argument(
+        "--mix",
+        dest="augment.mix",
+        choices=("none", "cutmix", "classmix"),
+        help="mix pairs of a batch (augment.mix; teacher targets are mixed alike)",
+    )
+    data.add_argument("--mix-prob", dest="augment.mix_prob", type=_non_negative_float)
     data.add_argument(
         "--skip-bad",
         dest="data.skip_bad",
@@ -152,17 +190,32 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
 def _add_distill_args(parser: argparse.ArgumentParser) -> None:
     kd = parser.add_argument_group("distillation")
     kd.add_argument("--teacher", dest="distill.teacher", help="teacher checkpoint (best.pt)")
-    kd.add_argument("--kd", dest="distill.kd", help="KD terms: any of kl,cwd,feat,at")
+    kd.add_argument("--kd", dest="distill.kd", help="KD terms: any of kl,cwd,dist,feat,at")
     kd.add_argument("--temperature", dest="distill.temperature", type=_positive_float)
     kd.add_argument("--cwd-tau", dest="distill.cwd_tau", type=_positive_float)
-    for term in ("kd", "cwd", "feat", "at"):
+    kd.add_argument("--dist-tau", dest="distill.dist_tau", type=_positive_float)
+    for term in ("kd", "cwd", "dist", "feat", "at"):
         kd.add_argument(f"--lambda-{term}", dest=f"distill.lambda_{term}", type=_non_negative_float)
     kd.add_argument("--feature-loss", dest="distill.feature_loss", choices=("mse", "cosine"))
     kd.add_argument(
         "--precompute-teacher",
         dest="distill.precompute_teacher",
         action="store_true",
-        help="teacher logits once per image before training (kl/cwd; needs augment.scale [1, 1])",
+        help="teacher logits once per image before training, then warped with each sample's "
+        "augmentation (kl/cwd/dist)",
+    )
+    kd.add_argument(
+        "--tta-scales",
+        dest="distill.tta_scales",
+        type=_scales,
+        metavar="S,S,...",
+        help="scales whose teacher logits are averaged into the cache, e.g. 0.75,1,1.5 (default 1)",
+    )
+    kd.add_argument(
+        "--target-stride",
+        dest="distill.target_stride",
+        type=positive_int,
+        help="store cached logits at 1/N of the image size (default 1)",
     )
 
 

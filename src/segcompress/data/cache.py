@@ -63,6 +63,7 @@ class SplitCache:
     ) -> SplitCache:
         """The folder for this dataset (by its resolved paths and options), split and size."""
         ident = spec.to_dict()
+        ident.pop("holdout")  # a holdout selects entries of the split; the cache holds them all
         for field in ("root", "images", "masks", "classes"):
             if ident.get(field):
                 ident[field] = str(Path(ident[field]).resolve())

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision import tv_tensors
 
 from segcompress.data.cache import SplitCache
 from segcompress.data.classes import ClassTable
 from segcompress.data.formats import DatasetFormat, DataSpec, Pair, SplitListing, open_format
+from segcompress.data.holdout import HOLDOUT_SPLIT, read_holdout
 from segcompress.data.io import read_image, read_mask
 from segcompress.data.masks import DEFAULT_MAX_UNKNOWN, MaskDecoder
 from segcompress.data.transforms import AugmentConfig, build_transform, resize_pair
@@ -51,20 +53,35 @@ class SegmentationDataset(Dataset):
         self.train = train
         self.skip_bad = skip_bad
         self.decoder = MaskDecoder(fmt.classes, fmt.mask_kind, max_unknown)
-        self.transform = build_transform(size, train, augment)
+        self.transform = build_transform(size, train, augment, fmt.classes.ignore_index)
         self.cache: SplitCache | None = None
         self._cache_rows: list[int] = []
         self.skipped = 0
 
-    def attach_cache(self, cache: SplitCache) -> int:
-        """Sync ``cache`` with the sources, then read from it; returns entries rebuilt."""
-        rebuilt = cache.sync(self.pairs, self.load_source, self.skip_bad)
+    def attach_cache(self, cache: SplitCache, split_pairs: list[Pair] | None = None) -> int:
+        """Sync ``cache`` with the sources, then read from it; returns entries rebuilt.
+
+        ``split_pairs``: every pair of the split the cache holds, when this dataset is a part
+        of it (a holdout, or the training split without its holdout).
+        """
+        source = split_pairs if split_pairs is not None else self.pairs
+        rebuilt = cache.sync(source, self.load_source, self.skip_bad)
         bad = cache.bad_keys()
-        self._cache_rows = [i for i, p in enumerate(self.pairs) if p.key not in bad]
-        self.pairs = [p for p in self.pairs if p.key not in bad]
-        self.skipped += len(bad)
+        row = {p.key: i for i, p in enumerate(source)}
+        kept = [p for p in self.pairs if p.key not in bad]
+        self.skipped += len(self.pairs) - len(kept)
+        self.pairs = kept
+        self._cache_rows = [row[p.key] for p in kept]
         self.cache = cache
         return rebuilt
+
+    def subset(self, indices: list[int]) -> SegmentationDataset:
+        """The same split restricted to ``indices`` (in that order), sharing its cache."""
+        part = copy.copy(self)
+        part.pairs = [self.pairs[i] for i in indices]
+        if self.cache is not None:
+            part._cache_rows = [self._cache_rows[i] for i in indices]
+        return part
 
     @property
     def classes(self) -> ClassTable:
@@ -91,22 +108,22 @@ class SegmentationDataset(Dataset):
             return self.cache.get(self._cache_rows[index])
         return self.load_source(self.pairs[index])
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def load_good(self, index: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """(index actually read, image, ids): with ``skip_bad`` a bad sample is replaced by the
+        next good one, and callers pairing samples with other data need to know which."""
         for attempt in range(len(self)):
             i = (index + attempt) % len(self)
             try:
-                image, ids = self.load(i)
-                break
+                return (i, *self.load(i))
             except DataError as exc:
                 if not self.skip_bad:
                     raise
                 warnings.warn(f"skipping bad sample: {exc}", stacklevel=2)
-        else:
-            raise DataError("every sample of this split failed to load")
-        img = tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1))
-        mask = tv_tensors.Mask(torch.from_numpy(ids))
-        img, mask = self.transform(img, mask)
-        return img.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
+        raise DataError("every sample of this split failed to load")
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        _, image, ids = self.load_good(index)
+        return self.transform(*to_tensors(image, ids))
 
     def describe(self) -> dict[str, Any]:
         """Plain-type facts a checkpoint keeps: format, classes, size."""
@@ -115,6 +132,11 @@ class SegmentationDataset(Dataset):
             "classes": self.classes.to_dict(),
             "size": list(self.size),
         }
+
+
+def to_tensors(image: np.ndarray, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 arrays (H, W, 3) and (H, W) -> tensors [3, H, W] and [H, W], sharing memory."""
+    return torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(ids)
 
 
 def as_spec(source: DataSpec | str | Path | None, **options: Any) -> DataSpec:
@@ -129,12 +151,28 @@ def as_spec(source: DataSpec | str | Path | None, **options: Any) -> DataSpec:
     return DataSpec(root=None if source is None else str(source), **options)
 
 
-def list_pairs(
-    spec: DataSpec, split: str, skip_bad: bool = False
-) -> tuple[DatasetFormat, SplitListing]:
-    """Open the layout and pair a split; orphans and duplicates refuse unless ``skip_bad``."""
+def _select(spec: DataSpec, split: str) -> tuple[str, Callable[[str], bool] | None]:
+    """The split whose files hold ``split``, and which of its frame ids belong to it."""
+    if spec.holdout is None:
+        if split == HOLDOUT_SPLIT:
+            raise UsageError(
+                "split 'holdout' needs --holdout FILE (make one with `segcompress data holdout`)"
+            )
+        return split, None
+    holdout = read_holdout(spec.holdout)
+    source, keep = holdout.resolve(split)
+    if keep is None:
+        return split, None
+    return source, lambda key: (key in holdout.keys) == keep
+
+
+def _list(
+    spec: DataSpec, split: str, skip_bad: bool
+) -> tuple[DatasetFormat, SplitListing, list[Pair]]:
+    """(layout, listing of ``split``, every pair of the split on disk that holds it)."""
+    source, select = _select(spec, split)
     fmt = open_format(spec)
-    listing = fmt.list_split(split)
+    listing = fmt.list_split(source)
     if listing.problems and not skip_bad:
         first = listing.problems[0]
         counts = ", ".join(
@@ -143,12 +181,34 @@ def list_pairs(
             if listing.count(k)
         )
         raise DataError(
-            f"{first.file}: {first.detail} ({counts} in split '{split}'); fix the dataset "
+            f"{first.file}: {first.detail} ({counts} in split '{source}'); fix the dataset "
             "(see `segcompress data check`) or pass --skip-bad to leave them out"
         )
+    every = listing.pairs
+    if select is not None:
+        listed = read_holdout(spec.holdout).keys  # type: ignore[arg-type]
+        missing = listed - {p.key for p in every}
+        if missing and not skip_bad:
+            raise DataError(
+                f"--holdout {spec.holdout}: {len(missing)} listed frames are not in split "
+                f"'{source}' (e.g. {sorted(missing)[0]}); make the file again for this dataset"
+            )
+        listing = SplitListing(split, [p for p in every if select(p.key)], listing.problems)
     if not listing.pairs:
-        image_dir, _ = fmt.split_dirs(split)
+        image_dir, _ = fmt.split_dirs(source)
         raise DataError(f"{image_dir}: no image/mask pairs in split '{split}'; check the layout")
+    return fmt, listing, every
+
+
+def list_pairs(
+    spec: DataSpec, split: str, skip_bad: bool = False
+) -> tuple[DatasetFormat, SplitListing]:
+    """Open the layout and pair a split; orphans and duplicates refuse unless ``skip_bad``.
+
+    With ``spec.holdout``, the holdout's source split leaves its frames out and the split
+    ``holdout`` is them (see :mod:`segcompress.data.holdout`).
+    """
+    fmt, listing, _ = _list(spec, split, skip_bad)
     return fmt, listing
 
 
@@ -176,7 +236,7 @@ def load_split(
     """
     spec = as_spec(source, **options)
     size = _check_size(img_size)
-    fmt, listing = list_pairs(spec, split, skip_bad)
+    fmt, listing, every = _list(spec, split, skip_bad)
     dataset = SegmentationDataset(
         fmt,
         listing.pairs,
@@ -188,9 +248,9 @@ def load_split(
     )
     dataset.skipped = len(listing.problems)
     if use_cache:
-        cache = SplitCache.locate(spec, split, size, cache_dir)
+        cache = SplitCache.locate(spec, _select(spec, split)[0], size, cache_dir)
         if cache.exists():
-            dataset.attach_cache(cache)
+            dataset.attach_cache(cache, every)
     return dataset
 
 
@@ -207,14 +267,14 @@ def prepare_split(
     """Build (or refresh) the cache of one split; returns (cache, pairs, bad files skipped)."""
     spec = as_spec(source, **options)
     size = _check_size(img_size)
-    fmt, listing = list_pairs(spec, split, skip_bad)
-    dataset = SegmentationDataset(fmt, listing.pairs, size, train=False)
-    cache = SplitCache.locate(spec, split, size, cache_dir)
+    fmt, _, every = _list(spec, split, skip_bad)
+    dataset = SegmentationDataset(fmt, every, size, train=False)
+    cache = SplitCache.locate(spec, _select(spec, split)[0], size, cache_dir)
     if cache.exists():
-        cache.sync(listing.pairs, dataset.load_source, skip_bad)
+        cache.sync(every, dataset.load_source, skip_bad)
     else:
-        cache.build(listing.pairs, dataset.load_source, skip_bad, progress)
-    return cache, len(listing.pairs), cache.bad_keys()
+        cache.build(every, dataset.load_source, skip_bad, progress)
+    return cache, len(every), cache.bad_keys()
 
 
 def _check_size(img_size: tuple[int, int] | int) -> tuple[int, int]:

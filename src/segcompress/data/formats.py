@@ -57,6 +57,7 @@ class DataSpec:
     masks: str | None = None
     image_suffix: str = ""
     mask_suffix: str = ""
+    holdout: str | None = None  # frames of a split set aside (see data.holdout)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

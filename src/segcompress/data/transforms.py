@@ -2,10 +2,14 @@
 
 Every sample is first brought to the training size (image: bilinear with antialiasing; mask:
 always nearest-neighbour, so no invented classes), either from the source files or from the
-prepared cache; augmentation then works on that, so cached and uncached loading agree.
+prepared cache; augmentation then works on that, so cached and uncached loading agree. The
+random geometry of a sample is drawn once and applied to its image, its mask and the teacher's
+cached targets alike, so a cached teacher stays consistent with what the student sees.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,10 +23,12 @@ __all__ = [
     "MEAN",
     "STD",
     "AugmentConfig",
+    "Geometry",
+    "PairTransform",
     "RandomHaze",
-    "RandomScale",
     "build_transform",
     "resize_pair",
+    "warp_targets",
 ]
 
 # ImageNet statistics: the convention of the field, stored in every checkpoint and ONNX file.
@@ -40,30 +46,6 @@ def resize_pair(
     if ids.shape != (h, w):
         ids = np.array(Image.fromarray(ids).resize((w, h), Image.NEAREST))
     return image, ids
-
-
-class RandomScale(v2.Transform):
-    """Resize by a random factor: images bilinear (antialiased), masks NEAREST_EXACT.
-
-    torchvision's own ScaleJitter resizes masks with legacy NEAREST, whose sampling grid is
-    shifted by up to half an output pixel against the bilinear image grid; NEAREST_EXACT samples
-    pixel centres like bilinear does, so labels stay on their pixels when upscaling.
-    """
-
-    def __init__(self, scale: tuple[float, float]):
-        super().__init__()
-        self.scale = scale
-
-    def make_params(self, flat_inputs: list) -> dict:
-        h, w = v2.functional.get_size(flat_inputs[0])
-        s = float(torch.empty(()).uniform_(*self.scale))
-        return {"size": [max(1, round(h * s)), max(1, round(w * s))]}
-
-    def transform(self, inpt, params: dict):  # type: ignore[override]
-        if isinstance(inpt, tv_tensors.Mask):
-            mode = v2.InterpolationMode.NEAREST_EXACT
-            return v2.functional.resize(inpt, params["size"], interpolation=mode)
-        return v2.functional.resize(inpt, params["size"], antialias=True)
 
 
 class RandomHaze(v2.Transform):
@@ -94,23 +76,119 @@ class RandomHaze(v2.Transform):
         return tv_tensors.wrap(hazy.clamp(0, 255).to(inpt.dtype), like=inpt)
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """One sample's random scale, crop and flip: the scaled size, the crop's top-left corner in
+    the scaled image (negative where the scaled image is smaller than the crop and is padded),
+    and whether it is mirrored."""
+
+    scaled: tuple[int, int]
+    top: int
+    left: int
+    flip: bool
+
+    @classmethod
+    def sample(
+        cls, size: tuple[int, int], crop: tuple[int, int], scale: tuple[float, float], hflip: float
+    ) -> Geometry:
+        s = float(torch.empty(()).uniform_(*scale))
+        scaled = (max(1, round(size[0] * s)), max(1, round(size[1] * s)))
+        offsets = []
+        for have, want in zip(scaled, crop, strict=True):
+            low, high = sorted((0, have - want))
+            offsets.append(int(torch.randint(low, high + 1, ())))
+        return cls(scaled, offsets[0], offsets[1], bool(torch.rand(()) < hflip))
+
+
+def _crop(t: torch.Tensor, top: int, left: int, size: tuple[int, int], fill: float) -> torch.Tensor:
+    """The ``size`` window of ``t`` [..., H, W] at (top, left); outside ``t`` it is ``fill``."""
+    h, w = size
+    out = torch.full((*t.shape[:-2], h, w), fill, dtype=t.dtype)
+    y0, x0 = max(0, top), max(0, left)
+    y1, x1 = min(t.shape[-2], top + h), min(t.shape[-1], left + w)
+    if y1 > y0 and x1 > x0:
+        out[..., y0 - top : y1 - top, x0 - left : x1 - left] = t[..., y0:y1, x0:x1]
+    return out
+
+
+def warp_targets(targets: torch.Tensor, geometry: Geometry, crop: tuple[int, int]) -> torch.Tensor:
+    """Apply a sample's geometry to teacher targets [C, h, w] stored at any resolution.
+
+    One ``roi_align`` samples the crop window straight from the stored map: bilinear at the
+    crop's pixel centres when enlarging, averaged over each output pixel's footprint when
+    shrinking, so a map stored at a fraction of the image size is enlarged in the same step
+    instead of being materialised at the scaled size first. Outside the image it is 0 (those
+    pixels are padding and carry the ignore index in the mask).
+    """
+    from torchvision.ops import roi_align
+
+    (sh, sw), (h, w) = geometry.scaled, crop
+    fy, fx = targets.shape[-2] / sh, targets.shape[-1] / sw
+    y0, x0 = geometry.top * fy, geometry.left * fx
+    box = torch.tensor([[0.0, x0, y0, x0 + w * fx, y0 + h * fy]])
+    out = roi_align(targets[None].float(), box, (h, w), 1.0, -1, aligned=True)[0]
+    return out.flip(-1) if geometry.flip else out
+
+
+class PairTransform:
+    """uint8 (image, mask) at the dataset size -> (normalised float image, long mask).
+
+    Training samples get a random scale, crop and flip (the same for the image, the mask and,
+    when given, the teacher's targets for the image, see :func:`warp_targets`), then colour
+    jitter and haze (the image only). Masks are resized NEAREST_EXACT (pixel centres sampled
+    like bilinear does, so labels stay on their pixels) and padded with the class table's
+    ignore index, never with a fixed 255.
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        train: bool,
+        augment: AugmentConfig | None = None,
+        ignore_index: int = 255,
+    ) -> None:
+        self.size = tuple(size)
+        self.train = train
+        self.augment = augment or AugmentConfig()
+        self.ignore_index = ignore_index
+        a = self.augment
+        colour: list[v2.Transform] = [v2.ColorJitter(a.brightness, a.contrast, a.saturation, a.hue)]
+        if a.haze > 0:
+            colour.append(RandomHaze(a.haze))
+        self.colour = v2.Compose(colour)
+        self.finish = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+
+    def geometry(self, image: torch.Tensor) -> Geometry:
+        a = self.augment
+        return Geometry.sample(tuple(image.shape[-2:]), self.size, tuple(a.scale), a.hflip)
+
+    def __call__(
+        self, image: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """``image`` [3, H, W] uint8, ``mask`` [H, W]; returns (image, mask[, targets])."""
+        mask = mask.long()
+        if self.train:
+            g = self.geometry(image)
+            if g.scaled != tuple(image.shape[-2:]):
+                image = v2.functional.resize(image, list(g.scaled), antialias=True)
+                mode = v2.InterpolationMode.NEAREST_EXACT
+                mask = v2.functional.resize(mask[None], list(g.scaled), interpolation=mode)[0]
+            image = _crop(image, g.top, g.left, self.size, 0)
+            mask = _crop(mask, g.top, g.left, self.size, self.ignore_index)
+            if g.flip:
+                image, mask = image.flip(-1), mask.flip(-1)
+            if targets is not None:
+                targets = warp_targets(targets, g, self.size)
+            image = self.colour(tv_tensors.Image(image)).as_subclass(torch.Tensor)
+        out = (self.finish(image), mask)
+        return out if targets is None else (*out, targets)
+
+
 def build_transform(
-    size: tuple[int, int], train: bool, augment: AugmentConfig | None = None
-) -> v2.Compose:
-    """Transforms from uint8 (Image, Mask) at ``size`` to (normalised float image, long mask)."""
-    ops: list[v2.Transform] = []
-    if train:
-        cfg = augment or AugmentConfig()
-        ops += [
-            RandomScale(cfg.scale),
-            v2.RandomCrop(size, pad_if_needed=True, fill={tv_tensors.Mask: 255, "others": 0}),
-            v2.RandomHorizontalFlip(cfg.hflip),
-            v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue),
-        ]
-        if cfg.haze > 0:
-            ops.append(RandomHaze(cfg.haze))
-    ops += [
-        v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64}, scale=True),
-        v2.Normalize(MEAN, STD),
-    ]
-    return v2.Compose(ops)
+    size: tuple[int, int],
+    train: bool,
+    augment: AugmentConfig | None = None,
+    ignore_index: int = 255,
+) -> PairTransform:
+    """The transform of one split (see :class:`PairTransform`)."""
+    return PairTransform(size, train, augment, ignore_index)

@@ -18,6 +18,24 @@ from segcompress.losses import DistillationLoss, SegmentationLoss, freeze_teache
 __all__ = ["DistillObjective", "SegObjective"]
 
 
+def _aux_losses(
+    outputs: dict[str, Tensor], masks: Tensor, criterion: nn.Module, weight: float
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Weighted task loss of every auxiliary (deep-supervision) head in ``outputs``."""
+    total = masks.new_zeros((), dtype=torch.float32)
+    parts: dict[str, Tensor] = {}
+    for name, value in outputs.items():
+        if name.startswith("aux"):
+            aux = criterion(value, masks)
+            parts[name] = aux.detach()
+            total = total + weight * aux
+    return total, parts
+
+
+def _deep_supervision(model: nn.Module) -> bool:
+    return bool(getattr(model, "model_args", {}).get("deep_supervision"))
+
+
 class SegObjective(nn.Module):
     """Segmentation loss of the model's logits (plus auxiliary heads when the model has them).
 
@@ -32,28 +50,37 @@ class SegObjective(nn.Module):
         self.model = model
         self.criterion = loss
         self.aux_weight = aux_weight
-        self.deep_supervision = bool(getattr(model, "model_args", {}).get("deep_supervision"))
+        self.deep_supervision = _deep_supervision(model)
 
     def forward(self, images: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if not self.deep_supervision:
             return self.criterion.forward_with_parts(self.model(images), masks)
         outputs = self.model(images, return_features=True)
         total, parts = self.criterion.forward_with_parts(outputs["logits"], masks)
-        for name, value in outputs.items():
-            if name.startswith("aux"):
-                aux = self.criterion(value, masks)
-                parts[name] = aux.detach()
-                total = total + self.aux_weight * aux
-        return total, parts
+        aux, aux_parts = _aux_losses(outputs, masks, self.criterion, self.aux_weight)
+        return total + aux, {**parts, **aux_parts}
 
 
 class DistillObjective(nn.Module):
-    """Student task loss plus distillation terms against a frozen teacher run without autograd."""
+    """Student task loss plus distillation terms against a frozen teacher run without autograd.
 
-    def __init__(self, model: nn.Module, teacher: nn.Module, loss: DistillationLoss) -> None:
+    A student's deep-supervision heads are trained on the labels as in :class:`SegObjective`
+    (an output that reaches no loss would also break DDP's gradient reduction). The teacher
+    runs only when a distillation term needs it, and not at all when its logits come cached.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        teacher: nn.Module,
+        loss: DistillationLoss,
+        aux_weight: float = 0.4,
+    ) -> None:
         super().__init__()
         self.model = model
         self.criterion = loss
+        self.aux_weight = aux_weight
+        self.deep_supervision = _deep_supervision(model)
         # Stored outside nn.Module's registry on purpose (see the module docstring).
         object.__setattr__(self, "teacher", freeze_teacher(teacher))
 
@@ -65,15 +92,22 @@ class DistillObjective(nn.Module):
     def forward(
         self, images: Tensor, target: Tensor | tuple[Tensor, Tensor]
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """``target`` is the masks, or (masks, the teacher's precomputed logits for ``images``)."""
+        """``target`` is the masks, or (masks, the teacher's cached logits for ``images``)."""
         student = self.model(images, return_features=True)
         if isinstance(target, (tuple, list)):
             masks, logits = target
             teacher: dict[str, Tensor] = {"logits": logits.float()}
         else:
             masks = target
-            with torch.no_grad():
-                teacher = self.teacher(images, return_features=True)
+            teacher = {}
+            if self.criterion.uses_teacher:
+                with torch.no_grad():
+                    teacher = self.teacher(images, return_features=True)
         total, parts = self.criterion(student, teacher, masks)
         parts.pop("total", None)
+        if self.deep_supervision:
+            task = self.criterion.task_loss
+            aux, aux_parts = _aux_losses(student, masks, task, self.aux_weight)
+            total = total + aux
+            parts.update(aux_parts)
         return total, parts

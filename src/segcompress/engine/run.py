@@ -24,6 +24,7 @@ from segcompress.config import (
 )
 from segcompress.data import MEAN, STD, DataSpec, load_split
 from segcompress.data.classes import ClassTable
+from segcompress.data.dataset import SegmentationDataset
 from segcompress.engine.checkpoint import (
     checkpoint_classes,
     load_checkpoint,
@@ -44,7 +45,12 @@ from segcompress.engine.outdir import (
     remove_stale_temps,
 )
 from segcompress.engine.signals import GracefulStop, RunInterrupted
-from segcompress.engine.teacher_outputs import TeacherLogitsDataset, cached_teacher_logits
+from segcompress.engine.teacher_targets import (
+    CachedTeacherDataset,
+    TargetOptions,
+    file_sha256,
+    teacher_targets,
+)
 from segcompress.engine.trainer import (
     DataInfo,
     Trainer,
@@ -183,36 +189,71 @@ def _build_objective(cfg: TrainConfig, classes: ClassTable, spec: DataSpec) -> t
         **lambdas,
         temperature=kd.temperature,
         cwd_tau=kd.cwd_tau,
+        dist_tau=kd.dist_tau,
         student_info=model.feature_info,
         teacher_info=teacher.feature_info,
         feature_loss=kd.feature_loss,
         ignore_index=classes.ignore_index,
     )
-    return DistillObjective(model, teacher, kd_loss)
+    return DistillObjective(model, teacher, kd_loss, aux_weight=lc.aux)
 
 
-def _with_teacher_logits(
-    cfg: TrainConfig, spec: DataSpec, objective: torch.nn.Module, device: torch.device
-) -> TeacherLogitsDataset:
-    """The training set paired with the teacher's logits, computed here once (see the module)."""
-    d = cfg.data
-    # Flip is done by the wrapper, so that it can hand out the logits of the mirrored image.
-    no_flip = dataclasses.replace(cfg.augment, hflip=0.0)
-    base = load_split(
-        spec, d.train_split, img_size=d.img_size, train=True, augment=no_flip, skip_bad=d.skip_bad
-    )
+def _with_teacher_targets(
+    cfg: TrainConfig,
+    spec: DataSpec,
+    train_set: SegmentationDataset,
+    objective: torch.nn.Module,
+    device: torch.device,
+    info: DistInfo,
+) -> CachedTeacherDataset:
+    """The training split paired with the teacher's cached targets (see teacher_targets).
+
+    Rank 0 builds the cache while the other ranks wait, then every rank maps the same file.
+    """
+    d, kd = cfg.data, cfg.distill
     clean = load_split(spec, d.train_split, img_size=d.img_size, train=False, skip_bad=d.skip_bad)
     teacher = objective.teacher.to(device, memory_format=torch.channels_last)
-    logits = cached_teacher_logits(
-        cfg.distill.teacher,
-        teacher,
-        clean,
-        device=device,
-        amp_dtype=amp_dtype(cfg.amp, device),
-        batch=2 * cfg.batch,
-        progress=cfg.progress,
-    )
-    return TeacherLogitsDataset(base, logits, hflip=cfg.augment.hflip)
+    options = TargetOptions(tuple(kd.tta_scales), kd.tta_flip, kd.target_stride)
+    common = {
+        "device": device,
+        "amp_dtype": amp_dtype(cfg.amp, device),
+        "batch": 2 * cfg.batch,
+        "progress": cfg.progress and info.is_main,
+    }
+    targets = None
+    if info.is_main:
+        targets = teacher_targets(kd.teacher, teacher, clean, options, **common)
+    barrier()
+    if targets is None:
+        targets = teacher_targets(kd.teacher, teacher, clean, options, build=False, **common)
+    if targets is None:
+        raise DataError("teacher targets: rank 0 built none; check its log for the error")
+    return CachedTeacherDataset(train_set, targets)
+
+
+def _check_resumed_teacher(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:
+    """The teacher's identity for the checkpoint; a resume must use the same teacher file."""
+    if cfg.distill.teacher is None:
+        return {}
+    digest = file_sha256(cfg.distill.teacher)
+    before = state.get("provenance", {}).get("teacher_sha256") if state else None
+    if before is not None and before != digest:
+        raise UsageError(
+            f"--resume: this run was distilled from another teacher (SHA-256 {before[:12]}...) "
+            f"than --teacher {cfg.distill.teacher} ({digest[:12]}...); resume with the "
+            "original teacher file, or start a new run with --overwrite"
+        )
+    return {"teacher": str(cfg.distill.teacher), "teacher_sha256": digest}
+
+
+def _train_collate(cfg: TrainConfig, classes: ClassTable) -> Any:
+    """The training loader's collate function: batch mixing when ``augment.mix`` asks for it."""
+    if cfg.augment.mix == "none":
+        return None
+    from segcompress.data.mixing import BatchMix, MixCollate
+
+    mix = BatchMix(cfg.augment.mix, cfg.augment.mix_prob, classes.ignore_index)
+    return MixCollate(mix)
 
 
 def train_run(
@@ -236,6 +277,8 @@ def train_run(
         if info.is_main:
             remove_stale_temps(out, RUN_FILES)
         barrier()
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed + info.rank, cfg.deterministic)
         spec = data_spec(cfg)
         size = cfg.data.img_size
@@ -253,9 +296,10 @@ def train_run(
         if skipped and info.is_main:
             print(f"--skip-bad: left out {skipped} bad or unpaired files (see `data check`)")
         classes = train_set.classes
+        provenance = _check_resumed_teacher(cfg, resume_state or {})
         objective = _build_objective(cfg, classes, spec)
         if cfg.distill.precompute_teacher:
-            train_set = _with_teacher_logits(cfg, spec, objective, device)
+            train_set = _with_teacher_targets(cfg, spec, train_set, objective, device, info)
         train_loader, val_loader = make_loaders(
             train_set,
             val_set,
@@ -264,6 +308,7 @@ def train_run(
             seed=cfg.seed,
             info=info,
             pin_memory=device.type == "cuda",
+            collate_fn=_train_collate(cfg, classes),
         )
         if info.is_main and overwrite and not resume:
             clear_run_files(out)
@@ -277,6 +322,7 @@ def train_run(
             device=device,
             info=info,
             resume=resume_state,
+            provenance=provenance,
         )
         if info.is_main:  # only now: a resume that does not fit its checkpoint changes nothing
             save_config(cfg, out / "config.yaml")

@@ -112,9 +112,11 @@ def make_loaders(
     seed: int,
     info: DistInfo,
     pin_memory: bool = False,
+    collate_fn: Any = None,
 ) -> tuple[DataLoader, DataLoader | None]:
     """Training loader shuffled per epoch by ``DistributedSampler`` (also in a single process,
-    where it is a seeded shuffle), and a validation loader sharded without padding."""
+    where it is a seeded shuffle), and a validation loader sharded without padding.
+    ``collate_fn`` (e.g. batch mixing) applies to the training loader only."""
     n_train = len(train_set)  # type: ignore[arg-type]
     if n_train == 0:
         raise DataError("the training split is empty")
@@ -130,7 +132,12 @@ def make_loaders(
     # Dropping a last, smaller batch keeps BatchNorm statistics sane; never drop everything.
     drop_last = len(sampler) >= batch
     train_loader = DataLoader(
-        train_set, batch_size=batch, sampler=sampler, drop_last=drop_last, **common
+        train_set,
+        batch_size=batch,
+        sampler=sampler,
+        drop_last=drop_last,
+        collate_fn=collate_fn,
+        **common,
     )
     val_loader = None
     if val_set is not None:
@@ -179,6 +186,8 @@ class Trainer:
         device: where to train.
         info: this process's DDP rank and world size.
         resume: a loaded checkpoint to continue from.
+        provenance: plain facts the checkpoint keeps about where the run came from (e.g. the
+            teacher file's SHA-256, which a resume must match).
     """
 
     def __init__(
@@ -193,8 +202,10 @@ class Trainer:
         device: torch.device,
         info: DistInfo | None = None,
         resume: dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.provenance = dict(provenance or {})
         self.classes = classes
         self.data_info = data_info
         self.device = device
@@ -433,6 +444,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng": self._gather_rng(),
             "config": config_to_dict(self.cfg),
+            "provenance": self.provenance,
             "versions": versions(),
         }
 

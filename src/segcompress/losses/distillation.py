@@ -9,6 +9,11 @@ Logit-based terms work over the *class* dimension and skip ignored pixels:
   teacher||student summed over positions, averaged over ``N * C`` as in the paper and mmrazor.
   Ignored pixels are removed from the spatial distributions by setting their logits to a very
   large negative value before the softmax (probability exactly 0) and zeroing their KL terms.
+- :class:`DISTLoss` (DIST, Huang et al., 2022): every valid pixel is a sample; with
+  ``Y = softmax(z/tau)`` over classes, ``tau^2 * (beta * inter + gamma * intra)`` where
+  ``inter = 1 - mean_p pearson(Y_s[p, :], Y_t[p, :])`` (per pixel, across classes) and
+  ``intra = 1 - mean_c pearson(Y_s[:, c], Y_t[:, c])`` (per class, across the batch's valid
+  pixels). Ignored pixels are dropped before either correlation is computed.
 
 Feature-based terms compare intermediate features named by the models' ``feature_info``:
 
@@ -40,6 +45,7 @@ from segcompress.errors import UsageError
 __all__ = [
     "AttentionTransfer",
     "ChannelWiseDistillationLoss",
+    "DISTLoss",
     "DistillationLoss",
     "FeatureDistillation",
     "PixelKDLoss",
@@ -134,6 +140,71 @@ class ChannelWiseDistillationLoss(nn.Module):
         if valid is not None:
             kl = torch.where(valid, kl, torch.zeros_like(kl))
         return kl.sum() * self.tau**2 / (n * c)
+
+
+def _pearson(x: Tensor, y: Tensor, eps: float = 1e-8) -> Tensor:
+    """Pearson correlation of the rows of ``x`` and ``y`` ([R, K] -> [R]), as in the DIST code."""
+    x = x - x.mean(1, keepdim=True)
+    y = y - y.mean(1, keepdim=True)
+    return (x * y).sum(1) / (x.norm(dim=1) * y.norm(dim=1) + eps)
+
+
+class DISTLoss(nn.Module):
+    """DIST: match the teacher's class relations by Pearson correlation instead of exact KL.
+
+    KL asks the student to reproduce the teacher's probabilities exactly, which a much smaller
+    student often cannot do when the teacher is far stronger. DIST only asks for the same
+    *relations*: per pixel, class probabilities that vary together with the teacher's across
+    classes (inter-class term), and per class, probabilities that vary together with the
+    teacher's across pixels (intra-class term). Pearson correlation ignores any shift and positive
+    scale of either side, so the student is not pushed to match the teacher's exact confidence,
+    which makes the loss robust to a large teacher-student gap (Huang et al., "Knowledge
+    Distillation from A Stronger Teacher", NeurIPS 2022).
+
+    Pixels with ``target == ignore_index`` are not samples: they are removed before both terms.
+    """
+
+    def __init__(
+        self,
+        tau: float = 1.0,
+        beta: float = 1.0,
+        gamma: float = 1.0,
+        ignore_index: int = DEFAULT_IGNORE_INDEX,
+    ) -> None:
+        super().__init__()
+        self.tau = _check_positive(tau, "DIST tau")
+        for name, value in (("beta", beta), ("gamma", gamma)):
+            if not math.isfinite(value) or value < 0:
+                raise UsageError(f"DIST {name} must be a finite number >= 0, got {value}")
+        if beta == 0 and gamma == 0:
+            raise UsageError("DIST beta and gamma are both 0: the loss would always be 0")
+        self.beta = float(beta)
+        self.gamma = float(gamma)
+        self.ignore_index = ignore_index
+
+    def forward(
+        self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor | None = None
+    ) -> Tensor:
+        _check_logits(student_logits, teacher_logits, target)
+        c = student_logits.shape[1]
+        s = student_logits.float().permute(0, 2, 3, 1).reshape(-1, c)  # [P, C]
+        t = teacher_logits.detach().float().permute(0, 2, 3, 1).reshape(-1, c)
+        if target is not None:
+            valid = (target != self.ignore_index).reshape(-1)
+            s, t = s[valid], t[valid]
+        if s.shape[0] == 0:
+            return student_logits.sum().float() * 0
+        y_s = F.softmax(s / self.tau, dim=1)
+        y_t = F.softmax(t / self.tau, dim=1)
+        loss = s.new_zeros(())
+        if self.beta > 0:
+            loss = loss + self.beta * (1 - _pearson(y_s, y_t).mean())
+        if self.gamma > 0:
+            loss = loss + self.gamma * (1 - _pearson(y_s.t(), y_t.t()).mean())
+        return loss * self.tau**2
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau:g}, beta={self.beta:g}, gamma={self.gamma:g}"
 
 
 def _info_by_name(info: FeatureInfo, who: str) -> dict[str, Mapping[str, Any]]:
@@ -299,7 +370,7 @@ def _as_outputs(out: Tensor | Mapping[str, Tensor], who: str) -> Mapping[str, Te
 
 
 class DistillationLoss(nn.Module):
-    """``task + lambda_kd*KD + lambda_cwd*CWD + lambda_feat*feat + lambda_at*AT``.
+    """``task + kd*KD + cwd*CWD + dist*DIST + feat*feat + at*AT``, each weight is ``lambda_<name>``.
 
     Terms with a zero weight are not computed. Feature terms need the models' ``feature_info``
     (``student_info``/``teacher_info``) and use ``feature_pairs`` or, when None, the pairs of
@@ -313,10 +384,14 @@ class DistillationLoss(nn.Module):
         *,
         lambda_kd: float = 0.0,
         lambda_cwd: float = 0.0,
+        lambda_dist: float = 0.0,
         lambda_feat: float = 0.0,
         lambda_at: float = 0.0,
         temperature: float = 4.0,
         cwd_tau: float = 4.0,
+        dist_tau: float = 1.0,
+        dist_beta: float = 1.0,
+        dist_gamma: float = 1.0,
         student_info: FeatureInfo | None = None,
         teacher_info: FeatureInfo | None = None,
         feature_pairs: FeaturePairs | None = None,
@@ -329,6 +404,7 @@ class DistillationLoss(nn.Module):
         self.weights = {
             "kd": lambda_kd,
             "cwd": lambda_cwd,
+            "dist": lambda_dist,
             "feat": lambda_feat,
             "at": lambda_at,
         }
@@ -337,6 +413,9 @@ class DistillationLoss(nn.Module):
                 raise UsageError(f"lambda_{name} must be a finite number >= 0, got {weight}")
         self.kd = PixelKDLoss(temperature, ignore_index) if lambda_kd > 0 else None
         self.cwd = ChannelWiseDistillationLoss(cwd_tau, ignore_index) if lambda_cwd > 0 else None
+        self.dist = (
+            DISTLoss(dist_tau, dist_beta, dist_gamma, ignore_index) if lambda_dist > 0 else None
+        )
         self.feat: FeatureDistillation | None = None
         self.at: AttentionTransfer | None = None
         if lambda_feat > 0 or lambda_at > 0:
@@ -351,6 +430,11 @@ class DistillationLoss(nn.Module):
             if lambda_at > 0:
                 self.at = AttentionTransfer(pairs, at_p)
 
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether any term needs the teacher (``kd: []`` trains from the labels alone)."""
+        return any(weight > 0 for weight in self.weights.values())
+
     def forward(
         self,
         student_out: Tensor | Mapping[str, Tensor],
@@ -359,8 +443,10 @@ class DistillationLoss(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Total loss and detached parts ``task``, ``kd``, ... and ``total`` (for logging)."""
         student = _as_outputs(student_out, "student")
-        teacher = _as_outputs(teacher_out, "teacher")
-        s_logits, t_logits = student["logits"], teacher["logits"].detach()
+        s_logits = student["logits"]
+        # Without a term (``kd: []``) the teacher is not run, and nothing reads its outputs.
+        teacher = _as_outputs(teacher_out, "teacher") if self.uses_teacher else {}
+        t_logits = teacher["logits"].detach() if teacher else None
         parts: dict[str, Tensor] = {}
         if hasattr(self.task_loss, "forward_with_parts"):
             total, task_parts = self.task_loss.forward_with_parts(s_logits, target)
@@ -371,6 +457,7 @@ class DistillationLoss(nn.Module):
         terms = {
             "kd": lambda: self.kd(s_logits, t_logits, target),
             "cwd": lambda: self.cwd(s_logits, t_logits, target),
+            "dist": lambda: self.dist(s_logits, t_logits, target),
             "feat": lambda: self.feat(student, teacher),
             "at": lambda: self.at(student, teacher),
         }

@@ -1,0 +1,232 @@
+"""IDD-Lite: does distillation pay at convergence, and what does the gain depend on?
+
+Every run trains on the IDD-Lite training split minus a fixed holdout
+(``benchmarks/splits/idd_lite_holdout.txt``, 216 frames of whole drives), validates on that
+holdout every epoch (the curve that shows convergence) and is scored at the end, from its last
+checkpoint, on the holdout and on val. Methods are chosen on the holdout (``--stage select``);
+val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``).
+
+- ``select``: ``student_s`` at 24 epochs with random scale/crop, one seed: scratch and each
+  candidate (CWD, DIST, pixel KD at T = 1, CWD + DIST, with CutMix or ClassMix, with a
+  multi-scale teacher), distilled from the teacher trained with scale/crop.
+- ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
+  from teachers trained with and without it (one seed each), and the headline rows over three
+  seeds: both students at 24 epochs.
+
+The recipe is ``benchmarks/configs/idd_lite_patient.yaml`` (96x128, batch 8, AdamW, FP32).
+Prints the tables and writes ``benchmarks/results/kd_patience.json`` and the gain-against-
+schedule figure ``docs/kd_patience.png``. Runs are kept under ``--out`` and reused; see kd_suite.py.
+
+    .venv/bin/python benchmarks/bench_kd_patience.py --stage select
+    .venv/bin/python benchmarks/bench_kd_patience.py --stage final
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from kd_suite import Row, Suite, add_arguments
+
+from segcompress.deploy.benchmark import machine_info
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "kd_patience.json"
+FIGURE = HERE.parent / "docs" / "kd_patience.png"
+DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "idd20k_lite"
+HOLDOUT = HERE / "splits" / "idd_lite_holdout.txt"
+LONG, SHORT = 24, 6
+NO_SCALE = ("--aug-scale", "1,1")
+TEACHER = Row("teacher", "teacher")  # the recipe's 24 epochs, like the long student rows
+TEACHER_NO_SCALE = Row("teacher", "teacher", flags=NO_SCALE)
+CANDIDATES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+    (("cwd",), ()),
+    (("dist",), ()),
+    (("kl",), ("--temperature", "1")),
+    (("cwd", "dist"), ()),
+    (("cwd",), ("--mix", "cutmix")),
+    (("cwd",), ("--mix", "classmix")),
+    (("cwd",), ("--tta-scales", "0.75,1,1.5")),
+]
+# Chosen on the holdout by --stage select (BENCHMARKS.md shows the table it was chosen from).
+RECIPE: tuple[tuple[str, ...], tuple[str, ...]] = (("cwd",), ())
+
+
+def _student(model: str, kd: tuple[str, ...], flags: tuple[str, ...], epochs: int, **kw) -> Row:
+    return Row("student", model, kd, precompute=bool(kd), flags=flags, epochs=epochs, **kw)
+
+
+def select_rows() -> list[Row]:
+    rows = [_student("student_s", (), (), LONG)]
+    return rows + [_student("student_s", kd, flags, LONG) for kd, flags in CANDIDATES]
+
+
+def headline_rows() -> list[Row]:
+    """The rows measured over every seed: both students, scratch and the recipe, 24 epochs."""
+    kd, flags = RECIPE
+    rows = []
+    for model in ("student_s", "student_xs"):
+        rows += [_student(model, (), (), LONG), _student(model, kd, flags, LONG)]
+    return rows
+
+
+def final_rows() -> list[Row]:
+    """What the gain depends on (one seed), then the headline rows."""
+    kd, flags = RECIPE
+    rows = []
+    for epochs in (SHORT, LONG):
+        for scale in ((), NO_SCALE):
+            rows.append(_student("student_s", (), scale, epochs))
+            for teacher in (TEACHER, TEACHER_NO_SCALE):
+                rows.append(_student("student_s", kd, flags + scale, epochs, teacher=teacher.name))
+    return list(dict.fromkeys(headline_rows() + rows))
+
+
+class PatienceSuite(Suite):
+    """Headline rows over every seed (but while selecting), the rest over the first."""
+
+    def seeds_of(self, row: Row) -> list[int]:
+        if row in headline_rows() and self.args.stage != "select":
+            return self.args.seeds
+        return self.args.seeds[:1]
+
+
+def _scratch_of(row: Row) -> Row:
+    """The scratch row with the same model, epochs and scale/crop setting."""
+    return _student(row.model, (), NO_SCALE if "--aug-scale" in row.flags else (), row.epochs)
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(rows: list[Row], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per row: holdout and val mIoU over seeds, gain over its scratch row (same model, epochs
+    and scale/crop), the last-quarter holdout gain (convergence), train time."""
+    by_row: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_row.setdefault(r["row"], []).append(r)
+    table = []
+    for row in rows:
+        runs = by_row.get(row.name)
+        if not runs:
+            continue
+        entry: dict[str, Any] = {"row": row.name, "model": row.model, "kd": list(row.kd)}
+        entry.update(group=row.group, epochs=runs[0]["epochs"], seeds=[r["seed"] for r in runs])
+        entry["scale_crop"] = "--aug-scale" not in row.flags
+        for split in ("holdout", "val"):
+            entry[split], entry[f"{split}_std"] = _stats([r["split_miou"][split] for r in runs])
+        quarter = []
+        for r in runs:
+            curve = r["curve"]
+            start = curve[round(0.75 * len(curve)) - 1]
+            quarter.append(max(curve[round(0.75 * len(curve)) :]) - start)
+        entry["last_quarter_gain"] = max(quarter)
+        entry["train_s"] = statistics.fmean(r["train_s"] for r in runs)
+        entry["teacher"] = row.teacher if row.kd else None
+        table.append(entry)
+    names = {e["row"]: e for e in table}
+    for row in rows:
+        entry = names.get(row.name)
+        base = names.get(_scratch_of(row).name) if row.group == "student" and row.kd else None
+        if entry is not None and base is not None:
+            for split in ("holdout", "val"):
+                entry[f"{split}_gain"] = entry[split] - base[split]
+    return table
+
+
+def _pm(entry: dict[str, Any], key: str) -> str:
+    if len(entry["seeds"]) > 1:
+        return f"{entry[key]:.2f} ± {entry[f'{key}_std']:.2f}"
+    return f"{entry[key]:.2f}"
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    lines = [
+        "| row | seeds | holdout mIoU | val mIoU | gain (holdout) | gain (val) "
+        "| last-quarter gain | train s/run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in table:
+        gains = [f"{e[k]:+.2f}" if k in e else "-" for k in ("holdout_gain", "val_gain")]
+        lines.append(
+            f"| {e['row']} | {len(e['seeds'])} | {_pm(e, 'holdout')} | {_pm(e, 'val')} "
+            f"| {gains[0]} | {gains[1]} | {e['last_quarter_gain']:+.2f} | {e['train_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(table: list[dict[str, Any]], path: Path) -> None:
+    """Val gain of the recipe over scratch against schedule length, one line per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for e in table:
+        if e["model"] != "student_s" or "val_gain" not in e:
+            continue
+        teacher = "teacher without" if "aug-scale" in (e["teacher"] or "") else "teacher with"
+        label = f"student {'with' if e['scale_crop'] else 'without'} scale/crop, {teacher}"
+        lines.setdefault(label, []).append((e["epochs"], e["val_gain"]))
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    for label, points in sorted(lines.items()):
+        points.sort()
+        ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("epochs (same for scratch and distilled)")
+    ax.set_ylabel("val mIoU gain over scratch (points)")
+    ax.set_title("IDD-Lite 96x128, student_s: distillation gain against schedule", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
+    parser.add_argument("--stage", choices=("scratch", "select", "final"), required=True)
+    add_arguments(parser, "runs/bench/patient", str(HERE / "configs" / "idd_lite_patient.yaml"))
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--figure", type=Path, default=FIGURE)
+    parser.set_defaults(eval_splits=["holdout", "val"], no_latency=True)
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        parser.error(f"--data {args.data}: not a folder; pass the idd20k_lite root")
+    started = machine_info()
+    suite = PatienceSuite(args, str(args.data), ["--holdout", str(HOLDOUT)])
+    rows = select_rows() if args.stage == "select" else final_rows()
+    teachers = [TEACHER] if args.stage == "select" else [TEACHER, TEACHER_NO_SCALE]
+    if args.stage == "scratch":  # rows that need no teacher, e.g. while the teachers train
+        rows, teachers = [r for r in final_rows() if not r.kd], []
+    records = suite.run(teachers, rows)
+    table = summarise(teachers + rows, records)
+    print(markdown(table))
+    if args.stage == "final":
+        plot(table, args.figure)
+    result = {
+        "stage": args.stage,
+        "recipe": suite.recipe,
+        "chosen": {"kd": list(RECIPE[0]), "flags": list(RECIPE[1])},
+        "seeds": args.seeds,
+        "lanes": args.lanes,
+        "threads_per_run": args.threads,
+        "machine": {**started, "load_average_after": machine_info()["load_average"]},
+        "table": table,
+        "runs": records,
+    }
+    path = args.results.with_name(f"{args.results.stem}_{args.stage}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

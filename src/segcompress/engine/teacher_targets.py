@@ -1,0 +1,289 @@
+"""Teacher targets computed once per training image, then warped with each sample's augmentation.
+
+On a CPU the teacher's forward pass costs several student training steps, so logit-only
+distillation (``kl``, ``cwd``, ``dist``) runs the teacher once per training image before
+training instead of at every step. Distillation works when the teacher and the student see the
+same view (Beyer et al. 2022), so the cached logits are not tied to one view: each training
+sample's random scale, crop and flip is applied to its cached logits exactly as to its image
+(:func:`segcompress.data.transforms.warp_targets`), and batch mixing mixes them with the same
+mask. Colour jitter reaches the student only.
+
+What is cached, per image, is the teacher's logits averaged over test-time views: the image and
+its mirror (flipped back) and optionally other scales (``tta_scales``), which makes the cached
+teacher a small ensemble of itself at no cost per step. They are stored as float16 in one
+memory-mapped array ``[N, C, H / stride, W / stride]`` in the cache folder (never all in RAM),
+keyed by the teacher file's SHA-256, :data:`TARGETS_VERSION`, the image size, the options and
+the training frames, so a retrained teacher or a changed transform computes anew. Under DDP
+rank 0 builds the cache and the other ranks wait for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from segcompress.data.cache import default_cache_dir
+from segcompress.data.dataset import SegmentationDataset, to_tensors
+from segcompress.data.io import atomic_write_bytes
+from segcompress.engine.evaluate import autocast
+from segcompress.errors import DataError
+
+__all__ = [
+    "TARGETS_VERSION",
+    "CachedTeacherDataset",
+    "TargetOptions",
+    "TeacherTargets",
+    "build_teacher_targets",
+    "file_sha256",
+    "target_fidelity",
+    "teacher_logits",
+    "teacher_targets",
+]
+
+# Bump when what a cache holds for the same inputs changes (preprocessing, TTA, storage).
+TARGETS_VERSION = 2
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """How the cached targets are made: test-time scales, mirror averaging, storage stride."""
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = True
+    stride: int = 1
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (a checkpoint's identity, whatever its path or time stamp)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _logits(out: Tensor | dict[str, Tensor]) -> Tensor:
+    return out["logits"] if isinstance(out, dict) else out
+
+
+@torch.no_grad()
+def teacher_logits(
+    teacher: nn.Module, images: Tensor, options: TargetOptions, size: tuple[int, int]
+) -> Tensor:
+    """The teacher's logits on ``images``, averaged over the test-time views, at ``size``."""
+    total: Tensor | None = None
+    views = 0
+    h, w = images.shape[-2:]
+    for scale in options.scales:
+        x = images
+        if scale != 1.0:
+            scaled = (max(1, round(h * scale)), max(1, round(w * scale)))
+            x = F.interpolate(images, size=scaled, mode="bilinear", antialias=scale < 1)
+        for mirror in (False, True) if options.flip else (False,):
+            out = _logits(teacher(x.flip(-1) if mirror else x)).float()
+            out = out.flip(-1) if mirror else out
+            if tuple(out.shape[-2:]) != tuple(size):
+                shrink = out.shape[-2] > size[0]
+                out = F.interpolate(out, size=size, mode="bilinear", antialias=shrink)
+            total = out if total is None else total + out
+            views += 1
+    assert total is not None
+    return total / views
+
+
+class TeacherTargets:
+    """A built cache: ``len()`` entries of float16 logits, read through a memory map."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.index = json.loads((directory / "index.json").read_text())
+        self.keys: list[str] = self.index["keys"]
+        self._logits: np.ndarray | None = None
+
+    @property
+    def logits(self) -> np.ndarray:
+        if self._logits is None:  # opened lazily, once per DataLoader worker
+            self._logits = np.load(self.directory / "logits.npy", mmap_mode="r")
+        return self._logits
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return torch.from_numpy(np.array(self.logits[i], dtype=np.float32))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_logits": None}  # never pickle the map into workers
+
+
+def build_teacher_targets(
+    directory: Path,
+    teacher: nn.Module,
+    dataset: Dataset,
+    keys: Sequence[str],
+    options: TargetOptions,
+    key: dict[str, Any],
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    batch: int = 16,
+    progress: bool = False,
+) -> TeacherTargets:
+    """Run the teacher over ``dataset`` (un-augmented, in training order) into ``directory``.
+
+    The array is filled through a memory map under a temporary name and renamed when complete;
+    the index is written last, so an interrupted build is never taken for a finished one.
+    """
+    teacher.eval()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "index.json").unlink(missing_ok=True)
+    loader = DataLoader(dataset, batch_size=batch, shuffle=False)
+    tmp = directory / f"logits.npy.tmp{os.getpid()}"
+    logits: np.ndarray | None = None
+    row = 0
+    for images, _ in tqdm(loader, desc="teacher targets", leave=False, disable=not progress):
+        h, w = images.shape[-2:]
+        size = (-(-h // options.stride), -(-w // options.stride))
+        with autocast(device, amp_dtype):
+            out = teacher_logits(teacher, images.to(device), options, size)
+        if logits is None:
+            shape = (len(dataset), out.shape[1], *size)  # type: ignore[arg-type]
+            logits = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
+        logits[row : row + len(out)] = out.cpu().numpy().astype(np.float16)
+        row += len(out)
+    assert logits is not None
+    logits.flush()
+    shape = list(logits.shape)
+    del logits
+    os.replace(tmp, directory / "logits.npy")
+    index = {"key": key, "keys": list(keys), "shape": shape}
+    atomic_write_bytes(directory / "index.json", json.dumps(index).encode())
+    return TeacherTargets(directory)
+
+
+def _cache_key(
+    teacher_file: str | Path, dataset: SegmentationDataset, options: TargetOptions, amp: str
+) -> dict[str, Any]:
+    frames = []
+    for pair in dataset.pairs:
+        st = Path(pair.image).stat()
+        frames.append([pair.key, str(Path(pair.image).resolve()), st.st_size, st.st_mtime_ns])
+    return {
+        "version": TARGETS_VERSION,
+        "teacher_sha256": file_sha256(teacher_file),
+        "size": list(dataset.size),
+        "options": asdict(options),
+        "amp": amp,
+        "frames": frames,
+    }
+
+
+def teacher_targets(
+    teacher_file: str | Path,
+    teacher: nn.Module,
+    dataset: SegmentationDataset,
+    options: TargetOptions,
+    *,
+    cache_dir: Path | None = None,
+    build: bool = True,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    batch: int = 16,
+    progress: bool = False,
+) -> TeacherTargets | None:
+    """The cached targets of ``dataset`` (un-augmented training split), built when missing.
+
+    ``build=False`` (DDP ranks other than 0) only looks: None when the cache is not there yet.
+    """
+    # Through JSON once, so that it compares equal to the copy stored in the index.
+    key = json.loads(json.dumps(_cache_key(teacher_file, dataset, options, str(amp_dtype))))
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    directory = (cache_dir or default_cache_dir()) / "teacher-targets" / digest
+    if (directory / "index.json").is_file():
+        targets = TeacherTargets(directory)
+        if targets.index.get("key") == key:
+            return targets
+    if not build:
+        return None
+    keys = [p.key for p in dataset.pairs]
+    return build_teacher_targets(
+        directory,
+        teacher,
+        dataset,
+        keys,
+        options,
+        key,
+        device=device,
+        amp_dtype=amp_dtype,
+        batch=batch,
+        progress=progress,
+    )
+
+
+class CachedTeacherDataset(Dataset):
+    """A training split whose targets are ``(mask, teacher logits)`` warped like the image.
+
+    Args:
+        base: the training split (with its random augmentation).
+        targets: :func:`teacher_targets` of the same frames, in the same order.
+    """
+
+    def __init__(self, base: SegmentationDataset, targets: TeacherTargets) -> None:
+        if [p.key for p in base.pairs] != targets.keys:
+            raise DataError(
+                f"{targets.directory}: teacher targets were made for other frames than the "
+                "training split's; delete that folder to rebuild them"
+            )
+        self.base = base
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        i, image, ids = self.base.load_good(index)
+        image_t, mask_t = to_tensors(image, ids)
+        image_t, mask_t, logits = self.base.transform(image_t, mask_t, self.targets[i])
+        return image_t, (mask_t, logits)
+
+    def __getattr__(self, name: str):  # classes, format, describe() ... of the base set
+        if name in ("base", "targets"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+
+@torch.no_grad()
+def target_fidelity(
+    teacher: nn.Module, dataset: CachedTeacherDataset, indices: Sequence[int]
+) -> dict[str, float]:
+    """How well warped cached targets stand in for the live teacher on augmented samples.
+
+    For each sample (drawn with the dataset's random augmentation) the teacher is run on the
+    augmented image itself; returns the share of valid pixels where both argmaxes agree and
+    the mean per-pixel ``KL(live || cached)`` of the class distributions.
+    """
+    teacher.eval()
+    agree = kl = 0.0
+    pixels = 0
+    ignore = dataset.base.classes.ignore_index
+    for i in indices:
+        image, (mask, cached) = dataset[i]
+        live = _logits(teacher(image[None]))[0].float()
+        valid = mask != ignore
+        agree += float((live.argmax(0) == cached.argmax(0))[valid].sum())
+        log_live, log_cached = F.log_softmax(live, 0), F.log_softmax(cached, 0)
+        kl += float((log_live.exp() * (log_live - log_cached)).sum(0)[valid].sum())
+        pixels += int(valid.sum())
+    return {"agreement": agree / max(1, pixels), "kl": kl / max(1, pixels), "pixels": pixels}

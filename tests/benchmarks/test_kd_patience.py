@@ -1,0 +1,59 @@
+"""The patience suite's bookkeeping (``benchmarks/bench_kd_patience.py``): each distilled row is
+compared with the scratch row of the same student, schedule and scale/crop setting; the
+convergence figure is the last quarter's holdout gain; headline rows get every seed."""
+
+from __future__ import annotations
+
+import argparse
+from types import ModuleType
+
+import pytest
+
+from tests.benchmark_scripts import load_benchmark
+
+
+@pytest.fixture(scope="module")
+def patience() -> ModuleType:
+    return load_benchmark("bench_kd_patience")
+
+
+def _record(row, seed: int, holdout: float, val: float, curve: list[float]) -> dict:
+    return {"row": row.name, "seed": seed, "epochs": row.epochs, "train_s": 10.0,
+            "split_miou": {"holdout": holdout, "val": val}, "curve": curve}  # fmt: skip
+
+
+def test_gains_are_against_the_matching_scratch_row(patience: ModuleType) -> None:
+    s = patience._student
+    no_scale = patience.NO_SCALE
+    rows = {
+        s("student_s", (), (), 24): (50.0, 51.0),
+        s("student_s", (), no_scale, 24): (53.0, 54.0),
+        s("student_s", ("cwd",), (), 24): (54.0, 56.0),
+        s("student_s", ("cwd",), no_scale, 24, teacher="teacher (aug-scale 1,1)"): (55.0, 55.5),
+        s("student_s", (), (), 6): (40.0, 41.0),
+    }
+    curve = [10.0, 20.0, 30.0, 40.0, 48.0, 49.0, 49.5, 49.2]  # last quarter: 49.0 -> 49.5
+    records = [_record(r, 0, h, v, curve) for r, (h, v) in rows.items()]
+    table = {e["row"]: e for e in patience.summarise(list(rows), records)}
+    cwd = table["student_s + cwd (24 ep)"]
+    assert cwd["holdout_gain"] == pytest.approx(4.0) and cwd["val_gain"] == pytest.approx(5.0)
+    other = table["student_s + cwd (24 ep, aug-scale 1,1, from teacher (aug-scale 1,1))"]
+    assert other["val_gain"] == pytest.approx(1.5)  # against scratch without scale/crop
+    assert not other["scale_crop"] and cwd["scale_crop"]
+    assert "val_gain" not in table["student_s scratch (6 ep)"]
+    assert cwd["last_quarter_gain"] == pytest.approx(0.5)
+    assert "| student_s + cwd (24 ep) | 1 | 54.00 | 56.00 | +4.00 | +5.00 | +0.50 | 10 |" in (
+        patience.markdown(list(table.values()))
+    )
+
+
+def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleType) -> None:
+    args = argparse.Namespace(seeds=[0, 1, 2], stage="final")
+    suite = patience.PatienceSuite.__new__(patience.PatienceSuite)
+    suite.args = args
+    head, other = patience.headline_rows()[0], patience.final_rows()[-1]
+    assert suite.seeds_of(head) == [0, 1, 2] and suite.seeds_of(other) == [0]
+    args.stage = "select"
+    assert suite.seeds_of(head) == [0]
+    names = [r.name for r in patience.final_rows()]
+    assert len(names) == len(set(names))  # no row twice
