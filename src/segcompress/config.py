@@ -127,10 +127,12 @@ class DistillConfig:
     training image before training instead of at every step (logit terms only); its cached
     logits then follow each sample's scale, crop, flip and mixing. They are the average over
     the mirror (``tta_flip``) and the ``tta_scales`` views, stored at ``1 / target_stride`` of
-    the image size.
+    the image size. ``ensemble`` names more teacher checkpoints whose logits are averaged with
+    ``teacher``'s (logit terms only).
     """
 
     teacher: str | None = None
+    ensemble: list[str] = field(default_factory=list)  # more teachers averaged with `teacher`
     kd: list[str] = field(default_factory=lambda: ["kl"])
     temperature: float = 4.0
     cwd_tau: float = 4.0
@@ -384,6 +386,12 @@ def validate_config(cfg: TrainConfig, source: str = "config") -> None:
         "distill.tta_scales",
         "a list of scales in (0, 4]",
         kd.tta_scales,
+    )
+    need(
+        not kd.ensemble or not set(kd.kd) - set(LOGIT_TERMS),
+        "distill.kd",
+        f"{', '.join(LOGIT_TERMS)} with an ensemble of teachers (it has no features)",
+        kd.kd,
     )
     if kd.precompute_teacher:
         need(

@@ -362,3 +362,20 @@ def test_orphans_stop_training_unless_skip_bad(tmp_path, capsys):
     assert run("train", *args, "--out", tmp_path / "run", "--skip-bad") == 0
     assert "left out 1 bad or unpaired files" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+
+
+def test_distill_from_an_ensemble_of_teachers(trained, tmp_path, monkeypatch, capsys):
+    data, out = trained
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))
+    second = tmp_path / "second"
+    assert (
+        run("train", "--data", data, *SMALL, "--epochs", "1", "--seed", "3", "--out", second) == 0
+    )
+    common = ["--teacher", out / "best.pt", "--ensemble", second / "last.pt", "--data", data]
+    common += [*SMALL, "--epochs", "1", "--precompute-teacher"]
+    assert run("distill", *common, "--kd", "cwd,feat", "--out", tmp_path / "refused") == 2
+    assert "ensemble" in capsys.readouterr().err
+    assert run("distill", *common, "--kd", "cwd", "--out", tmp_path / "kd") == 0
+    state = load_checkpoint(tmp_path / "kd" / "last.pt")
+    assert len(state["provenance"]["teacher_sha256"]) == 2
+    assert len(list((tmp_path / "cache" / "teacher-targets").iterdir())) == 1

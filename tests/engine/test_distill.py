@@ -91,3 +91,16 @@ def test_the_student_learns_the_teachers_function_not_the_labels(tmp_path):
         trainer.fit()
         runs[name] = _agreement(trainer.model, teacher, held.images)
     assert runs["kd"] > 0.7 and runs["labels"] < 0.3, runs
+
+
+def test_an_ensemble_teaches_its_members_mean_logits():
+    from segcompress.models.ensemble import TeacherEnsemble
+
+    members = [_teacher(), create_model("student_xs", num_classes=CLASSES.num_classes).eval()]
+    ensemble = TeacherEnsemble(members).eval()
+    images = TinySet(2, 0).images
+    with torch.no_grad():
+        expected = (members[0](images) + members[1](images)) / 2
+        torch.testing.assert_close(ensemble(images), expected)
+        torch.testing.assert_close(ensemble(images, return_features=True)["logits"], expected)
+    assert ensemble.feature_info == []

@@ -206,6 +206,27 @@ CASES: tuple[Case, ...] = (
         ("neg_epochs.yaml", "epochs"),
     ),
     Case(
+        "yaml-precompute-no-teacher",
+        "YAML distill.precompute_teacher: true with no teacher",
+        _tr("--config", "{c}/cfg/precompute.yaml", "--out", "{c}/outs/y9"),
+        2,
+        ("precompute.yaml", "distill.precompute_teacher"),
+    ),
+    Case(
+        "holdout-bad-header",
+        "--holdout file that is not a holdout list",
+        _tr("--holdout", "{c}/cfg/negative_lr.yaml", "--out", "{c}/outs/h1"),
+        1,
+        ("--holdout", "negative_lr.yaml"),
+    ),
+    Case(
+        "holdout-stale",
+        "--holdout listing frames the split does not have",
+        _tr("--holdout", "{c}/cfg/stale_holdout.txt", "--out", "{c}/outs/h2"),
+        1,
+        ("stale_holdout.txt", "not in split 'train'"),
+    ),
+    Case(
         "yaml-negative-lr",
         "YAML optim.lr: -0.1",
         _tr("--config", "{c}/cfg/negative_lr.yaml", "--out", "{c}/outs/y6"),
@@ -565,6 +586,10 @@ def build_corpus(corpus: Path) -> None:
     (cfg / "broken.yaml").write_text("optim: {lr: 0.1\n")
     (cfg / "zero_batch.yaml").write_text("batch: 0\n")
     (cfg / "negative_lr.yaml").write_text("optim: {lr: -0.1}\n")
+    (cfg / "precompute.yaml").write_text("distill: {precompute_teacher: true}\n")
+    (cfg / "stale_holdout.txt").write_text(
+        "# segcompress holdout of split 'train': 1 of 8 frames\n9999999\n"
+    )
     (cfg / "zero_size.yaml").write_text("data: {img_size: [0, 64]}\n")
     (cfg / "neg_epochs.yaml").write_text("epochs: -3\n")
 

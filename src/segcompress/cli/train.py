@@ -190,6 +190,13 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
 def _add_distill_args(parser: argparse.ArgumentParser) -> None:
     kd = parser.add_argument_group("distillation")
     kd.add_argument("--teacher", dest="distill.teacher", help="teacher checkpoint (best.pt)")
+    kd.add_argument(
+        "--ensemble",
+        dest="distill.ensemble",
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="more teachers whose logits are averaged with --teacher's (logit terms)",
+    )
     kd.add_argument("--kd", dest="distill.kd", help="KD terms: any of kl,cwd,dist,feat,at")
     kd.add_argument("--temperature", dest="distill.temperature", type=_positive_float)
     kd.add_argument("--cwd-tau", dest="distill.cwd_tau", type=_positive_float)

@@ -59,6 +59,7 @@ from segcompress.engine.trainer import (
     seed_everything,
 )
 from segcompress.errors import DataError, UsageError
+from segcompress.models.ensemble import TeacherEnsemble
 
 __all__ = [
     "RUN_FILES",
@@ -149,20 +150,28 @@ def _class_weights(cfg: TrainConfig, spec: DataSpec) -> torch.Tensor | None:
     return torch.from_numpy(class_weights(stats, cfg.loss.class_weights))
 
 
-def _load_teacher(cfg: TrainConfig, classes: ClassTable) -> torch.nn.Module:
-    path = cfg.distill.teacher
-    if path is None:
+def _teacher_files(cfg: TrainConfig) -> list[str]:
+    """The teacher checkpoint and the ensemble's other members, in order."""
+    if cfg.distill.teacher is None:
         raise UsageError("distill needs --teacher CHECKPOINT (a trained teacher's best.pt)")
-    state = load_checkpoint(path)
-    teacher_classes = checkpoint_classes(state, path)
-    if teacher_classes.names != classes.names:
-        raise DataError(
-            f"{path}: the teacher was trained on {teacher_classes.num_classes} classes "
-            f"({', '.join(teacher_classes.names[:3])}, ...) but the data has "
-            f"{classes.num_classes} ({', '.join(classes.names[:3])}, ...); use the same dataset "
-            "format and class options as the teacher's run"
-        )
-    return model_from_checkpoint(state, path)
+    return [cfg.distill.teacher, *cfg.distill.ensemble]
+
+
+def _load_teacher(cfg: TrainConfig, classes: ClassTable) -> torch.nn.Module:
+    """The teacher, or the mean of several (see ``models.ensemble``)."""
+    members = []
+    for path in _teacher_files(cfg):
+        state = load_checkpoint(path)
+        teacher_classes = checkpoint_classes(state, path)
+        if teacher_classes.names != classes.names:
+            raise DataError(
+                f"{path}: the teacher was trained on {teacher_classes.num_classes} classes "
+                f"({', '.join(teacher_classes.names[:3])}, ...) but the data has "
+                f"{classes.num_classes} ({', '.join(classes.names[:3])}, ...); use the same "
+                "dataset format and class options as the teacher's run"
+            )
+        members.append(model_from_checkpoint(state, path))
+    return members[0] if len(members) == 1 else TeacherEnsemble(members)
 
 
 def _build_objective(cfg: TrainConfig, classes: ClassTable, spec: DataSpec) -> torch.nn.Module:
@@ -222,28 +231,30 @@ def _with_teacher_targets(
     }
     targets = None
     if info.is_main:
-        targets = teacher_targets(kd.teacher, teacher, clean, options, **common)
+        targets = teacher_targets(_teacher_files(cfg), teacher, clean, options, **common)
     barrier()
     if targets is None:
-        targets = teacher_targets(kd.teacher, teacher, clean, options, build=False, **common)
+        files = _teacher_files(cfg)
+        targets = teacher_targets(files, teacher, clean, options, build=False, **common)
     if targets is None:
         raise DataError("teacher targets: rank 0 built none; check its log for the error")
     return CachedTeacherDataset(train_set, targets)
 
 
 def _check_resumed_teacher(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:
-    """The teacher's identity for the checkpoint; a resume must use the same teacher file."""
+    """The teachers' identity for the checkpoint; a resume must use the same teacher files."""
     if cfg.distill.teacher is None:
         return {}
-    digest = file_sha256(cfg.distill.teacher)
+    files = _teacher_files(cfg)
+    digests = [file_sha256(path) for path in files]
     before = state.get("provenance", {}).get("teacher_sha256") if state else None
-    if before is not None and before != digest:
+    if before is not None and before != digests:
         raise UsageError(
-            f"--resume: this run was distilled from another teacher (SHA-256 {before[:12]}...) "
-            f"than --teacher {cfg.distill.teacher} ({digest[:12]}...); resume with the "
+            f"--resume: this run was distilled from another teacher (SHA-256 {before[0][:12]}"
+            f"...) than --teacher {', '.join(files)} ({digests[0][:12]}...); resume with the "
             "original teacher file, or start a new run with --overwrite"
         )
-    return {"teacher": str(cfg.distill.teacher), "teacher_sha256": digest}
+    return {"teacher": files, "teacher_sha256": digests}
 
 
 def _train_collate(cfg: TrainConfig, classes: ClassTable) -> Any:

@@ -174,7 +174,10 @@ def build_teacher_targets(
 
 
 def _cache_key(
-    teacher_file: str | Path, dataset: SegmentationDataset, options: TargetOptions, amp: str
+    teacher_files: Sequence[str | Path],
+    dataset: SegmentationDataset,
+    options: TargetOptions,
+    amp: str,
 ) -> dict[str, Any]:
     frames = []
     for pair in dataset.pairs:
@@ -182,7 +185,7 @@ def _cache_key(
         frames.append([pair.key, str(Path(pair.image).resolve()), st.st_size, st.st_mtime_ns])
     return {
         "version": TARGETS_VERSION,
-        "teacher_sha256": file_sha256(teacher_file),
+        "teacher_sha256": [file_sha256(path) for path in teacher_files],
         "size": list(dataset.size),
         "options": asdict(options),
         "amp": amp,
@@ -191,7 +194,7 @@ def _cache_key(
 
 
 def teacher_targets(
-    teacher_file: str | Path,
+    teacher_files: str | Path | Sequence[str | Path],
     teacher: nn.Module,
     dataset: SegmentationDataset,
     options: TargetOptions,
@@ -205,10 +208,13 @@ def teacher_targets(
 ) -> TeacherTargets | None:
     """The cached targets of ``dataset`` (un-augmented training split), built when missing.
 
-    ``build=False`` (DDP ranks other than 0) only looks: None when the cache is not there yet.
+    ``teacher_files``: the checkpoint(s) ``teacher`` was loaded from (several for an
+    ensemble), whose contents key the cache. ``build=False`` (DDP ranks other than 0) only
+    looks: None when the cache is not there yet.
     """
+    files = [teacher_files] if isinstance(teacher_files, (str, Path)) else list(teacher_files)
     # Through JSON once, so that it compares equal to the copy stored in the index.
-    key = json.loads(json.dumps(_cache_key(teacher_file, dataset, options, str(amp_dtype))))
+    key = json.loads(json.dumps(_cache_key(files, dataset, options, str(amp_dtype))))
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     directory = (cache_dir or default_cache_dir()) / "teacher-targets" / digest
     if (directory / "index.json").is_file():
