@@ -332,7 +332,7 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], source: str) ->
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
     """Write ``cfg`` as YAML atomically: a kill mid-write leaves the old file or the new one."""
-    from segcompress.data.io import atomic_write_bytes
+    from segcompress.fileio import atomic_write_bytes
 
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     atomic_write_bytes(path, text.encode("utf-8"))

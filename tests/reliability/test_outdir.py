@@ -12,8 +12,8 @@ from collections import namedtuple
 
 import pytest
 
-import segcompress.engine.checkpoint as checkpoint_mod
 import segcompress.engine.outdir as outdir
+import segcompress.fileio as fileio
 from segcompress.engine.checkpoint import load_checkpoint, save_checkpoint
 from segcompress.engine.outdir import LOCK_NAME, RunLock, probe_writable, remove_stale_temps
 from segcompress.errors import DataError, UsageError
@@ -66,7 +66,7 @@ def test_failed_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(checkpoint_mod.os, "fsync", full)
+    monkeypatch.setattr(fileio.os, "fsync", full)
     with pytest.raises(DataError, match="disk is full") as info:
         save_checkpoint({**good, "epoch": 2}, path)
     assert str(path) in str(info.value)

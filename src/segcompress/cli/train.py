@@ -314,11 +314,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from segcompress.cli.common import spec_from_args
     from segcompress.data import load_split
     from segcompress.data.dataset import list_pairs
-    from segcompress.data.io import atomic_write_bytes
     from segcompress.data.masks import MaskDecoder
     from segcompress.data.transforms import MEAN, STD
     from segcompress.deploy.runtime import load_predictor, renormalize
     from segcompress.engine.evaluate import draw_samples, evaluate, evaluate_predictions
+    from segcompress.fileio import atomic_write_bytes
     from segcompress.metrics import compute_scores, format_table, scores_to_dict
 
     if args.root is None and args.images is None:

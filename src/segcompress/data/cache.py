@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from segcompress.data.formats import DataSpec, Pair
-from segcompress.data.io import atomic_write_bytes
 from segcompress.errors import DataError
+from segcompress.fileio import atomic_write_bytes, replace_atomic
 
 __all__ = ["SplitCache", "default_cache_dir"]
 
@@ -117,8 +117,8 @@ class SplitCache:
         images.flush()
         masks.flush()
         del images, masks
-        os.replace(tmp_img, self.directory / "images.npy")
-        os.replace(tmp_msk, self.directory / "masks.npy")
+        replace_atomic(tmp_img, self.directory / "images.npy")
+        replace_atomic(tmp_msk, self.directory / "masks.npy")
         self._write_index([_signature(p) for p in pairs], bad)
         self._images = self._masks = None
         return bad

@@ -80,7 +80,7 @@ def write_holdout(
     path: str | Path, source: str, keys: Sequence[str], total: int, note: str
 ) -> None:
     """Write a holdout file (header naming the source split, then one frame id per line)."""
-    from segcompress.data.io import atomic_write_bytes
+    from segcompress.fileio import atomic_write_bytes
 
     share = 100 * len(keys) / total
     header = (

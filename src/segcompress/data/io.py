@@ -7,7 +7,6 @@ refused with the file named, never passed on silently.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from segcompress.errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "atomic_write_bytes", "image_size", "read_image", "read_mask"]
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "read_mask"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -38,16 +37,6 @@ def _open(path: Path) -> Image.Image:
         ) from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"{path}: cannot decode image ({exc}); replace or remove it") from exc
-
-
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) from the header, without decoding the pixels."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
-    return h, w
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -92,16 +81,3 @@ def read_mask(path: str | Path, kind: str) -> np.ndarray:
             "with colours (--classes) to decode colours"
         )
     raise DataError(f"{path}: unsupported mask mode {mode}; save masks as 8-bit PNG")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a temporary file beside ``path``, fsync, rename: readers never see half a file."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise DataError(f"{path}: {path.parent} is not a folder; choose another output path")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

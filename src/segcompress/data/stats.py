@@ -17,9 +17,10 @@ import numpy as np
 from segcompress.data.cache import default_cache_dir
 from segcompress.data.classes import ClassTable
 from segcompress.data.formats import DataSpec, Pair
-from segcompress.data.io import atomic_write_bytes, read_mask
+from segcompress.data.io import read_mask
 from segcompress.data.masks import MaskDecoder
 from segcompress.errors import UsageError
+from segcompress.fileio import atomic_write_bytes
 
 __all__ = ["WEIGHT_METHODS", "ClassStats", "class_weights", "compute_stats", "split_stats"]
 

@@ -14,7 +14,6 @@ dynamic (both through :func:`segcompress.models.export.export_onnx`).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from segcompress.deploy.options import DEFAULT_ATOL, DEFAULT_MIN_AGREEMENT
 from segcompress.deploy.runtime import load_onnx, onnx_session
 from segcompress.deploy.samples import batches, dataset_for, dataset_images, random_images
 from segcompress.errors import DataError, UsageError
+from segcompress.fileio import atomic_write_bytes
 from segcompress.models.export import INPUT_NAME, OUTPUT_NAME, export_onnx
 from segcompress.models.fuse import fuse
 
@@ -100,15 +100,8 @@ class ExportReport:
 
 
 def save_onnx_atomic(proto: onnx.ModelProto, path: Path) -> None:
-    """Write ``proto`` beside ``path`` and rename it into place: no half-written model files."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``proto`` through :func:`segcompress.fileio.atomic_write`: no half-written models."""
+    atomic_write_bytes(path, proto.SerializeToString(), "ONNX model")
 
 
 def _opset(proto: onnx.ModelProto) -> int:

@@ -9,11 +9,9 @@ arbitrary unpickling is refused without running any of its code.
 
 from __future__ import annotations
 
-import os
 import pickle
 import platform
 import random
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from torch import nn
 
 from segcompress.data.classes import ClassTable
 from segcompress.errors import DataError, SegcompressError
+from segcompress.fileio import atomic_write
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -66,37 +65,11 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write ``state`` so that ``path`` is always either the old file or the complete new one.
 
     A crash or kill while saving must never leave a truncated ``last.pt`` behind (that would lose
-    the run), hence: temporary file in the same folder, flush, fsync, atomic rename, fsync folder.
-    A failed write (full disk, lost permission) is a ``DataError`` naming the file; the previous
-    ``path`` is then still intact.
+    the run), hence :func:`segcompress.fileio.atomic_write`. A failed write (full disk, lost
+    permission) is a ``DataError`` naming the file; the previous ``path`` is then still intact.
     """
-    from segcompress.engine.outdir import describe_os_error
-
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot write the checkpoint ({describe_os_error(exc)})") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise DataError(
-            f"{path}: cannot write the checkpoint ({describe_os_error(exc)}); the previous "
-            "file, if any, is unchanged"
-        ) from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with atomic_write(path, "checkpoint") as fh:
+        torch.save(state, fh)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

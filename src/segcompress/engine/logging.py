@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from segcompress.data.io import atomic_write_bytes
+from segcompress.fileio import atomic_write_bytes
 
 __all__ = ["RunLog", "read_log"]
 

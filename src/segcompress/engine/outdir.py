@@ -13,20 +13,19 @@ work), and ``check_free_space`` compares the free space with what the checkpoint
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import shutil
 from pathlib import Path
 
 from segcompress.errors import DataError, UsageError
+from segcompress.fileio import describe_os_error
 
 __all__ = [
     "LOCK_NAME",
     "PROBE_BYTES",
     "RunLock",
     "check_free_space",
-    "describe_os_error",
     "probe_writable",
     "remove_stale_temps",
 ]
@@ -34,21 +33,6 @@ __all__ = [
 LOCK_NAME = ".lock"
 # Big enough that a nearly full disk fails the probe, small enough to cost nothing.
 PROBE_BYTES = 1 << 20
-
-_HINTS = {
-    errno.ENOSPC: "the disk is full; free space or choose another --out",
-    errno.EDQUOT: "the disk quota is exhausted; free space or choose another --out",
-    errno.EROFS: "the file system is read-only; choose another --out",
-    errno.EACCES: "permission denied; choose a folder you can write to",
-    errno.EPERM: "permission denied; choose a folder you can write to",
-    errno.ENOTDIR: "a path component is a file, not a folder; choose another --out",
-}
-
-
-def describe_os_error(exc: OSError) -> str:
-    """``strerror`` plus what to do about it, for one-line messages."""
-    hint = _HINTS.get(exc.errno or 0, "choose another --out")
-    return f"{exc.strerror or exc}; {hint}"
 
 
 def probe_writable(out: Path, size: int = PROBE_BYTES) -> None:

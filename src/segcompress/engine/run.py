@@ -40,7 +40,6 @@ from segcompress.engine.distributed import (
 from segcompress.engine.objective import DistillObjective, SegObjective
 from segcompress.engine.outdir import (
     RunLock,
-    describe_os_error,
     probe_writable,
     remove_stale_temps,
 )
@@ -48,7 +47,6 @@ from segcompress.engine.signals import GracefulStop, RunInterrupted
 from segcompress.engine.teacher_targets import (
     CachedTeacherDataset,
     TargetOptions,
-    file_sha256,
     teacher_targets,
 )
 from segcompress.engine.trainer import (
@@ -59,6 +57,7 @@ from segcompress.engine.trainer import (
     seed_everything,
 )
 from segcompress.errors import DataError, UsageError
+from segcompress.fileio import describe_os_error, file_sha256
 from segcompress.models.ensemble import TeacherEnsemble
 from segcompress.models.fuse import fuse
 

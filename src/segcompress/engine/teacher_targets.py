@@ -36,9 +36,9 @@ from tqdm import tqdm
 
 from segcompress.data.cache import default_cache_dir
 from segcompress.data.dataset import SegmentationDataset, to_tensors
-from segcompress.data.io import atomic_write_bytes
 from segcompress.engine.evaluate import autocast
 from segcompress.errors import DataError
+from segcompress.fileio import atomic_write_bytes, file_sha256, replace_atomic
 
 __all__ = [
     "TARGETS_VERSION",
@@ -46,7 +46,6 @@ __all__ = [
     "TargetOptions",
     "TeacherTargets",
     "build_teacher_targets",
-    "file_sha256",
     "target_fidelity",
     "teacher_logits",
     "teacher_targets",
@@ -63,15 +62,6 @@ class TargetOptions:
     scales: tuple[float, ...] = (1.0,)
     flip: bool = True
     stride: int = 1
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (a checkpoint's identity, whatever its path or time stamp)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _logits(out: Tensor | dict[str, Tensor]) -> Tensor:
@@ -167,7 +157,7 @@ def build_teacher_targets(
     logits.flush()
     shape = list(logits.shape)
     del logits
-    os.replace(tmp, directory / "logits.npy")
+    replace_atomic(tmp, directory / "logits.npy")
     index = {"key": key, "keys": list(keys), "shape": shape}
     atomic_write_bytes(directory / "index.json", json.dumps(index).encode())
     return TeacherTargets(directory)
