@@ -55,6 +55,7 @@ def test_every_artefact_is_written(demo_dir: Path) -> None:
         "report.html",
         "report.md",
         *(f"{run}/{name}" for run in RUNS.values() for name in ("best.pt", "last.pt", "log.jsonl")),
+        *(f"configs/{run}.yaml" for run in RUNS.values()),
         *(f"eval/{row}.json" for row, _ in ROWS),
         *(f"stages/{stage}.json" for stage in STAGES),
     ]
@@ -94,21 +95,38 @@ def test_report_commands_parse_and_rebuild_the_demo_configs(demo_dir: Path) -> N
 
     demo = Demo(demo_dir, QUICK_BUDGET, progress=False)
     parser = build_parser()
-    for lines in demo.commands().values():
+    commands = demo.commands()
+    for lines in commands.values():
         for line in lines:
             parser.parse_args(shlex.split(line)[1:])  # exits on an unknown flag
+    records = _records(demo_dir)
     for stage, run in RUNS.items():
-        argv = shlex.split(train_command(demo.train_config(stage)))[1:]
+        # The training command is the config file the stage wrote and trained from.
+        config = demo_dir / "configs" / f"{run}.yaml"
+        line = commands[run][0]
+        assert line == records[stage]["result"]["command"]
+        assert line == train_command(demo.train_config(stage), config)
+        argv = shlex.split(line)[1:]
+        assert argv[1:] == ["--config", str(config)]
         args = parser.parse_args(argv)
         cfg, _ = _resolve_config(args, args.command)
         saved = load_checkpoint(demo_dir / run / "last.pt")["config"]
         assert config_to_dict(cfg) == saved
+    # The distilled student's recipe is the budget's, unchanged on its way through the file.
+    distill = load_checkpoint(demo_dir / "student_kd" / "last.pt")["config"]["distill"]
+    assert {k: distill[k] for k in QUICK_BUDGET.distill} == QUICK_BUDGET.distill
+    assert distill["teacher"] == str(demo_dir / "teacher" / "best.pt")
 
 
-def test_rerun_skips_complete_stages_and_redoes_corrupted_ones(demo_dir: Path) -> None:
+def test_rerun_skips_complete_stages_and_redoes_corrupted_ones(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = _records(demo_dir)
     records = run_demo(demo_dir, quick=True, progress=False)
     assert all(r["skipped"] for r in records.values())
+    out = capsys.readouterr().out
+    assert f"[1/{len(STAGES)}] data: synthetic IDD-layout dataset" in out
+    assert out.count("up to date, skipped (elapsed") == len(STAGES)
     # A truncated checkpoint and an unparsable report input are noticed, not assumed complete.
     last = demo_dir / "student_scratch" / "last.pt"
     last.write_bytes(last.read_bytes()[:100])
@@ -116,6 +134,9 @@ def test_rerun_skips_complete_stages_and_redoes_corrupted_ones(demo_dir: Path) -
     records = run_demo(demo_dir, quick=True, progress=False)
     ran = {s for s, r in records.items() if not r["skipped"]}
     assert {"student-scratch", "evaluate"} <= ran
+    out = capsys.readouterr().out
+    assert f"--> student-scratch: runs again: {last} changed since it was written" in out
+    assert "--> student-scratch: done in " in out and "--> teacher: up to date, skipped" in out
     assert not ran & {"data", "teacher", "student-kd"}
     assert load_checkpoint(last)["epoch"] == QUICK_BUDGET.epochs
     assert json.loads((demo_dir / "eval" / "teacher.json").read_text())["scores"]

@@ -52,6 +52,7 @@ class DataConfig:
     image_suffix: str = ""
     mask_suffix: str = ""
     holdout: str | None = None
+    mask_kind: str | None = None  # index or rgb; None: detected
     img_size: tuple[int, int] = (128, 128)
     train_split: str = "train"
     val_split: str = "val"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 
@@ -102,3 +103,34 @@ def test_synth_then_check_prepare_and_stats_through_the_idd_loader(tmp_path, cap
     stats = json.loads(capsys.readouterr().out)
     assert len(stats["classes"]) == 26 and stats["images"] == 4
     assert {"weight_median-freq", "weight_inverse-log"} <= set(stats["classes"][0])
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_training_help_names_values_readably(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    # Flags whose dest is a dotted config key (optim.lr) show a plain name, never OPTIM.LR.
+    assert not re.findall(r"\b[A-Z_]+\.[A-Z_]+\b", text)
+    assert "--lr LR" in text and "--img-size SIZE" in text and "--data ROOT" in text
+
+
+def test_training_flags_not_typed_leave_the_yaml_alone(tmp_path):
+    """defaults < --config YAML < flags typed, dataset flags included."""
+    from segcompress.cli.train import _resolve_config
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "epochs: 3\noptim: {lr: 0.05}\n"
+        "data: {root: yaml_root, level: 2, image_suffix: _img, void_as_class: true}\n"
+    )
+    parser = build_parser()
+    args = parser.parse_args(["train", "--config", str(config)])
+    assert set(vars(args)) == {"command", "debug", "func", "config"}
+    cfg, _ = _resolve_config(args, "train")
+    assert (cfg.epochs, cfg.optim.lr, cfg.data.root) == (3, 0.05, "yaml_root")
+    assert (cfg.data.level, cfg.data.image_suffix, cfg.data.void_as_class) == (2, "_img", True)
+    assert cfg.batch == 8 and cfg.data.mask_suffix == ""  # the defaults
+    typed = ["train", "--config", str(config), "--level", "1", "--lr", "0.2", "--data", "d"]
+    cfg, _ = _resolve_config(parser.parse_args(typed), "train")
+    assert (cfg.data.level, cfg.optim.lr, cfg.data.root, cfg.epochs) == (1, 0.2, "d", 3)

@@ -223,35 +223,51 @@ def test_evaluate_an_onnx_export_on_the_same_harness(trained, tmp_path):
 
 
 def test_distill_from_the_teacher_checkpoint(trained, tmp_path):
+    """Each named term is applied (logged and positive) and no other; the feature adapters are
+    trainable parts of the run, saved in the checkpoint's ``criterion`` state and restored from
+    it by ``--resume``."""
+    import torch
+
+    from segcompress.engine.checkpoint import save_checkpoint
+
     data, out = trained
     dest = tmp_path / "kd"
-    code = run(
-        "distill",
-        "--teacher",
-        out / "best.pt",
-        "--data",
-        data,
-        *SMALL,
-        "--epochs",
-        "1",
-        "--kd",
-        "kl,cwd,feat,at",
-        "--temperature",
-        "2",
-        "--out",
-        dest,
-    )
-    assert code == 0
+    common = ["--teacher", out / "best.pt", "--data", data, *SMALL, "--out", dest]
+    kd = ["--kd", "kl,cwd,feat,at", "--temperature", "2"]
+    assert run("distill", *common, *kd, "--epochs", "1") == 0
+    named = ("train_task", "train_kd", "train_cwd", "train_feat", "train_at")
     row = json.loads((dest / "log.jsonl").read_text().splitlines()[-1])
-    for term in ("train_kd", "train_cwd", "train_feat", "train_at", "train_task"):
-        assert np.isfinite(row[term]), term
+    for term in named:
+        assert np.isfinite(row[term]) and row[term] > 0, term
+    assert "train_dist" not in row  # not named, not computed
     cfg = yaml.safe_load((dest / "config.yaml").read_text())
-    assert cfg["distill"]["temperature"] == 2.0 and cfg["distill"]["kd"] == [
-        "kl",
-        "cwd",
-        "feat",
-        "at",
-    ]
+    assert cfg["distill"]["temperature"] == 2.0
+    assert cfg["distill"]["kd"] == ["kl", "cwd", "feat", "at"]
+
+    # One 1x1 convolution (weight and bias) per feature pair adapts the student's features.
+    state = load_checkpoint(dest / "last.pt")
+    adapters = {k: v for k, v in state["criterion"].items() if k.startswith("feat.adapters.")}
+    weights = [v for k, v in adapters.items() if k.endswith(".weight")]
+    assert weights and len(adapters) == 2 * len(weights)
+    assert all(w.dim() == 4 and w.shape[-2:] == (1, 1) for w in weights)
+
+    # Resume from adapters set to a value no initialisation gives: the second epoch's single
+    # optimizer step (4 images, batch 4, lr 1e-3) moves them a little from there, and only there.
+    poked = {
+        k: torch.full_like(v, 0.5) if k in adapters else v for k, v in state["criterion"].items()
+    }
+    state["criterion"] = poked
+    save_checkpoint(state, dest / "last.pt")
+    assert run("distill", *common, *kd, "--epochs", "2", "--resume") == 0
+    rows = [json.loads(line) for line in (dest / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(rows[1][term] > 0 for term in named) and "train_dist" not in rows[1]
+    resumed = load_checkpoint(dest / "last.pt")["criterion"]
+    assert resumed.keys() == state["criterion"].keys()
+    for key in adapters:
+        moved = (resumed[key] - 0.5).abs()
+        assert moved.max() < 0.05, key  # restored, not re-initialised
+        assert moved.max() > 0, key  # and trained with the student
 
 
 def test_distill_with_cached_teacher_targets_and_augmentation(trained, tmp_path, monkeypatch):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +147,82 @@ def test_real_idd_lite_pairs(idd_lite_root):
     assert (len(train.pairs), len(val.pairs)) == (1403, 204)
     assert not train.problems and not val.problems
     assert all(p.image.parent.name == p.mask.parent.name for p in train.pairs)
+
+
+def _folder(tmp_path, masks: list[np.ndarray], colours=((10, 20, 30), (40, 50, 60), (70, 80, 90))):
+    """A flat folder dataset with these masks and a 3-class table (with colours, or none)."""
+    rows = [f"  - {{id: {i}, name: c{i}" for i in range(3)]
+    if colours:
+        rows = [f"{r}, color: {list(c)}}}" for r, c in zip(rows, colours, strict=True)]
+    else:
+        rows = [f"{r}}}" for r in rows]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "classes.yaml").write_text("classes:\n" + "\n".join(rows) + "\n")
+    for i, mask in enumerate(masks):
+        save(tmp_path / "ann" / f"{i}.png", mask)
+        save(tmp_path / "img" / f"{i}.png", np.zeros((*mask.shape[:2], 3), np.uint8))
+    return DataSpec(
+        images=str(tmp_path / "img"),
+        masks=str(tmp_path / "ann"),
+        classes=str(tmp_path / "classes.yaml"),
+    )
+
+
+def test_mask_kind_is_detected_from_the_table_and_the_first_mask(tmp_path):
+    from PIL import Image
+
+    ids = np.array([[0, 1], [2, 2]], np.uint8)
+    colours = np.array([(10, 20, 30), (40, 50, 60), (70, 80, 90)], np.uint8)
+    cases = {
+        "index-L": (ids, "index"),  # 8-bit ids, though the table has colours
+        "rgb": (colours[ids], "rgb"),
+        "grey-rgb": (np.repeat(ids[..., None], 3, axis=2), "index"),  # ids saved as RGB
+    }
+    for name, (mask, kind) in cases.items():
+        fmt = open_format(_folder(tmp_path / name, [mask]))
+        assert fmt.mask_kind == kind, name
+    no_colours = open_format(_folder(tmp_path / "plain", [colours[ids]], colours=None))
+    assert no_colours.mask_kind == "index"
+
+    def palette_case(name: str, palette: list[tuple[int, int, int]]) -> str:
+        spec = _folder(tmp_path / name, [ids])
+        img = Image.fromarray(ids).convert("P")
+        img.putpalette([c for rgb in palette for c in rgb])
+        img.save(Path(spec.masks) / "0.png")
+        return open_format(spec).mask_kind
+
+    table = [tuple(c) for c in colours.tolist()]
+    assert palette_case("p-ids", table) == "index"  # the palette draws each id in its colour
+    assert palette_case("p-other", [(1, 1, 1), (2, 2, 2), (3, 3, 3)]) == "index"
+    assert palette_case("p-permuted", [table[2], table[0], table[1]]) == "rgb"
+
+
+def test_mask_kind_given_wins_and_is_checked(tmp_path):
+    ids = np.array([[0, 1], [2, 2]], np.uint8)
+    spec = _folder(tmp_path / "a", [ids])
+    assert open_format(replace(spec, mask_kind="rgb")).mask_kind == "rgb"
+    with pytest.raises(UsageError, match="--mask-kind rgb: .* has no colours"):
+        open_format(replace(_folder(tmp_path / "b", [ids], colours=None), mask_kind="rgb"))
+    with pytest.raises(UsageError, match="choose one of index, rgb"):
+        open_format(replace(spec, mask_kind="grey"))
+    make_kaggle(tmp_path / "k", "train", ["1"])
+    kaggle = DataSpec(root=str(tmp_path / "k"))
+    assert open_format(replace(kaggle, mask_kind="rgb")).mask_kind == "rgb"
+    with pytest.raises(UsageError, match="applies to --format folder; idd-kaggle masks are rgb"):
+        open_format(replace(kaggle, mask_kind="index"))
+
+
+def test_spec_dict_leaves_a_detected_mask_kind_out():
+    # Cache folders are named from this dict: datasets that never set a mask kind keep theirs.
+    assert "mask_kind" not in DataSpec(root="r").to_dict()
+    assert DataSpec(root="r", mask_kind="index").to_dict()["mask_kind"] == "index"
+    assert DataSpec.from_dict(DataSpec(root="r").to_dict()) == DataSpec(root="r")
+
+
+def test_a_flat_folder_is_one_split_named_all(tmp_path):
+    spec = _folder(tmp_path, [np.zeros((4, 4), np.uint8)])
+    fmt = open_format(spec)
+    assert fmt.is_flat and fmt.splits() == ["all"]
+    assert [p.key for p in fmt.list_split("all").pairs] == ["0"]
+    with pytest.raises(DataError, match="no split 'train' .*data holdout --split all"):
+        fmt.list_split("train")

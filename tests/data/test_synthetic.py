@@ -18,11 +18,28 @@ from segcompress.data.synthetic import (
     read_manifest,
     render_scene,
     synthesize,
+    writer,
 )
 from segcompress.errors import UsageError
 
 SMALL = (64, 128)
 NAMES = IDD_LEVEL3.names
+
+# SHA-256 pins of the generator's output, recorded with the single-module generator before it
+# became a package (Pillow 13.0.0, numpy 2.4.6): any change to a draw, the order of the draws or
+# an encoder option changes them. When that is intended, bump GENERATOR_VERSION and re-pin; an
+# upgraded Pillow (its libjpeg or zlib) can move the file pins while the render pin holds.
+PINNED_SETS = [
+    (
+        {"n_train": 6, "n_val": 3, "size": (64, 128), "seed": 0},
+        "3c2c64a491bdbb2a07694a4f837e146e24c7dee6c282acf92ef3cada21c25efe",
+    ),
+    (
+        {"n_train": 3, "n_val": 2, "size": (96, 160), "seed": 7},
+        "0cd6c38b236460d94a0a27f98fa396efef237b436af01bbf783326b268223d8f",
+    ),
+]
+PINNED_RENDERS = "966dd38216b0e2530593fa497dd9fdce880ab016b28847687211cc7be4cfc79c"
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -31,6 +48,16 @@ def _hashes(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != "synth.json"
     }
+
+
+def _tree_digest(root: Path) -> str:
+    """One SHA-256 over every file's relative path and SHA-256, in sorted order."""
+    lines = [
+        f"{p.relative_to(root).as_posix()} {hashlib.sha256(p.read_bytes()).hexdigest()}\n"
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    ]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def _decode_mask(path: Path) -> np.ndarray:
@@ -84,6 +111,23 @@ def test_same_arguments_give_identical_bytes_and_seeds_differ(tmp_path: Path) ->
     assert set(ha) == set(hc)
     assert all(ha[k] != hc[k] for k in ha)  # every file depends on the seed
     assert a["seed"] == 1
+
+
+@pytest.mark.parametrize(("kwargs", "digest"), PINNED_SETS)
+def test_written_files_match_the_pinned_hashes(tmp_path: Path, kwargs, digest) -> None:
+    synthesize(tmp_path, **kwargs)
+    assert _tree_digest(tmp_path) == digest, "output changed: bump GENERATOR_VERSION and re-pin"
+
+
+def test_rendered_arrays_match_the_pinned_hash() -> None:
+    """The pixels and labels before encoding (independent of the JPEG and PNG encoders)."""
+    digest = hashlib.sha256()
+    for i in range(16):
+        size = [(64, 128), (45, 77), (128, 256), (96, 160)][i % 4]
+        image, label = render_scene(image_rng(3, "val", i), size)
+        digest.update(image.tobytes())
+        digest.update(label.tobytes())
+    assert digest.hexdigest() == PINNED_RENDERS, "output changed: bump GENERATOR_VERSION, re-pin"
 
 
 def test_each_file_depends_only_on_seed_split_and_index(tmp_path: Path) -> None:
@@ -168,7 +212,7 @@ def test_rerun_with_other_arguments_removes_stale_files(tmp_path: Path) -> None:
 def test_interrupted_run_leaves_whole_files_and_an_incomplete_manifest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = synthetic.render_scene
+    real = writer.render_scene
     calls = []
 
     def failing(rng, size):
@@ -177,7 +221,7 @@ def test_interrupted_run_leaves_whole_files_and_an_incomplete_manifest(
             raise KeyboardInterrupt
         return real(rng, size)
 
-    monkeypatch.setattr(synthetic, "render_scene", failing)
+    monkeypatch.setattr(writer, "render_scene", failing)
     with pytest.raises(KeyboardInterrupt):
         synthesize(tmp_path, n_train=4, n_val=0, size=SMALL, seed=0)
     files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
@@ -185,9 +229,25 @@ def test_interrupted_run_leaves_whole_files_and_an_incomplete_manifest(
     assert len([f for f in files if f.endswith(".jpg")]) == 2
     assert read_manifest(tmp_path)["complete"] is False
     assert not is_synthesized(tmp_path, n_train=4, n_val=0, size=SMALL, seed=0)
-    monkeypatch.setattr(synthetic, "render_scene", real)
+    monkeypatch.setattr(writer, "render_scene", real)
     synthesize(tmp_path, n_train=4, n_val=0, size=SMALL, seed=0)  # resumable in place
     assert is_synthesized(tmp_path, n_train=4, n_val=0, size=SMALL, seed=0)
+
+
+def test_rerun_removes_temporaries_of_killed_writes_but_not_foreign_files(tmp_path: Path) -> None:
+    synthesize(tmp_path, n_train=2, n_val=1, size=SMALL, seed=0)
+    stale = [
+        "train/images/.0000001_leftImg8bit.jpg.k3x9_q2a.tmp",  # fileio's temporary name
+        "val/rgb_labels/.0000002_gtFine_polygons.png.tmp",  # the name before fileio
+        ".synth.json.a8f2kq0z.tmp",
+    ]
+    for name in stale:
+        (tmp_path / name).write_bytes(b"half")
+    (tmp_path / "train/images/notes.txt").write_text("mine")
+    synthesize(tmp_path, n_train=2, n_val=1, size=SMALL, seed=0)
+    assert not [name for name in stale if (tmp_path / name).exists()]
+    assert (tmp_path / "train/images/notes.txt").read_text() == "mine"
+    assert is_synthesized(tmp_path, n_train=2, n_val=1, size=SMALL, seed=0)
 
 
 @pytest.mark.parametrize(

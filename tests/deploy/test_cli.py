@@ -15,6 +15,7 @@ def test_export_quantize_benchmark(checkpoint: Path, synth_root: Path, tmp_path:
     assert main(["export", str(checkpoint), "--out", str(fp32), "--data", str(synth_root)]) == 0
     out = capsys.readouterr().out
     assert "verified on random N(0,1)" in out and "verified on val images" in out
+    assert "[torch.onnx]" not in out  # the exporter's own progress lines: --debug only
     args = ["quantize", str(fp32), "--calib-data", str(synth_root), "--calib-n", "3"]
     args += ["--out", str(int8), "--eval-data", str(synth_root), "--json", str(tmp_path / "q.json")]
     assert main(args) == 0
@@ -29,6 +30,14 @@ def test_export_quantize_benchmark(checkpoint: Path, synth_root: Path, tmp_path:
     assert "| m.int8.onnx | onnx-int8 |" in capsys.readouterr().out
     data = json.loads((tmp_path / "b.json").read_text())
     assert set(data) == {"config", "machine", "rows"} and len(data["rows"]) == 1
+
+
+def test_export_shows_the_exporters_progress_with_debug_only(checkpoint: Path, tmp_path, capfd):
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "a.onnx")]) == 0
+    quiet = capfd.readouterr()
+    assert quiet.out.startswith("export: ") and "[torch.onnx]" not in quiet.out + quiet.err
+    assert main(["--debug", "export", str(checkpoint), "--out", str(tmp_path / "b.onnx")]) == 0
+    assert "[torch.onnx] Translate the graph into ONNX... ✅" in capfd.readouterr().out
 
 
 def _error(capsys) -> str:

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import subprocess
 import sys
+import threading
 from collections import namedtuple
 
 import pytest
@@ -76,43 +76,69 @@ def test_failed_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
-    with RunLock(tmp_path), pytest.raises(UsageError, match=f"pid {os.getpid()}"):
+    with RunLock(tmp_path), pytest.raises(UsageError, match=f"pid {os.getpid()}") as info:
         RunLock(tmp_path).acquire()
+    assert "\n" not in str(info.value)
     RunLock(tmp_path).acquire()  # released: free again
 
 
-def test_lock_held_by_another_process_is_seen(tmp_path):
+def test_another_thread_cannot_take_a_held_lock(tmp_path):
+    errors: list[BaseException] = []
+
+    def contend() -> None:
+        try:
+            RunLock(tmp_path).acquire()
+        except UsageError as exc:
+            errors.append(exc)
+
+    with RunLock(tmp_path):
+        thread = threading.Thread(target=contend)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1 and "another segcompress run" in str(errors[0])
+
+
+def test_lock_held_by_another_process_is_seen_and_freed_by_its_sigkill(tmp_path):
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import fcntl, os, sys, time\n"
-            f"fd = os.open({str(tmp_path / LOCK_NAME)!r}, os.O_RDWR | os.O_CREAT)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
+            "import sys, time\n"
+            "from segcompress.engine.outdir import RunLock\n"
+            f"lock = RunLock({str(tmp_path)!r})\nlock.acquire()\n"
+            "print('held', flush=True)\ntime.sleep(60)\n",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(UsageError, match="another segcompress run"):
-            RunLock(tmp_path).acquire()
+        for _ in range(2):  # a refused attempt leaves the holder's pid in place
+            with pytest.raises(UsageError, match=f"another segcompress run \\(pid {holder.pid}\\)"):
+                RunLock(tmp_path).acquire()
     finally:
-        holder.kill()
+        holder.kill()  # SIGKILL: no chance to release
         holder.wait()
-    lock = RunLock(tmp_path)  # the holder died (like a SIGKILLed run): no stale lock
-    lock.acquire()
-    lock.release()
+    with RunLock(tmp_path):  # the kernel dropped the dead holder's lock: its --resume may run
+        assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\n"
 
 
 def test_stale_lock_file_of_a_dead_run_does_not_block(tmp_path):
-    (tmp_path / LOCK_NAME).write_text("999999\n")  # left by a killed run; nobody flocks it
+    (tmp_path / LOCK_NAME).write_text("999999\n")  # left by a killed run; nobody holds it
     with RunLock(tmp_path):
-        fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR)
-        with pytest.raises(BlockingIOError):
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.close(fd)
         assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(UsageError, match=f"pid {os.getpid()}"):
+            RunLock(tmp_path).acquire()
+
+
+def test_disabled_lock_does_nothing(tmp_path):
+    """Non-zero DDP ranks: no lock file, and rank 0's lock does not stop them."""
+    other = RunLock(tmp_path, enabled=False)
+    other.acquire()
+    other.release()
+    assert not (tmp_path / LOCK_NAME).exists()
+    with RunLock(tmp_path), RunLock(tmp_path, enabled=False):
+        pass
 
 
 def test_stale_temporaries_of_killed_writes_are_removed(tmp_path):

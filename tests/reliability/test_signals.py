@@ -18,6 +18,7 @@ from segcompress.engine.checkpoint import load_checkpoint
 from segcompress.engine.distributed import init_distributed, shutdown_distributed
 from segcompress.engine.signals import GracefulStop, RunInterrupted, exit_code_for
 from tests.engine.tiny import TinySet, tiny_config, tiny_trainer
+from tests.reliability import kill_harness
 
 
 def test_first_signal_requests_a_stop_second_interrupts_at_once():
@@ -36,12 +37,10 @@ def test_first_signal_requests_a_stop_second_interrupts_at_once():
 
 
 @pytest.mark.slow
-def test_sigterm_in_the_last_step_of_an_epoch_saves_it_and_exits_143(
-    bench_kill, kill_data, tmp_path
-):
+def test_sigterm_in_the_last_step_of_an_epoch_saves_it_and_exits_143(kill_data, tmp_path):
     out = tmp_path / "run"
-    steps = bench_kill.STEPS_PER_EPOCH  # the signal lands in the epoch's last step
-    code, err = bench_kill.interrupt(kill_data, out, 3, signal.SIGTERM, steps - 1)
+    steps = kill_harness.STEPS_PER_EPOCH  # the signal lands in the epoch's last step
+    code, err = kill_harness.interrupt(kill_data, out, 3, signal.SIGTERM, steps - 1)
     assert code == 143, err
     assert "stopped after epoch 1" in err and "--resume" in err and "Traceback" not in err
     state = load_checkpoint(out / "last.pt")

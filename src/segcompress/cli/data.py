@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from segcompress.cli.common import add_dataset_args, non_negative_int, size_arg, spec_from_args
+from segcompress.cli.common import (
+    add_dataset_args,
+    non_negative_int,
+    resolve_splits,
+    size_arg,
+    spec_from_args,
+)
 
 __all__ = ["register"]
 
@@ -98,21 +104,25 @@ def _holdout(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise UsageError(f"--out {out}: exists; pass --overwrite to replace it")
-    if args.holdout is not None:
+    if getattr(args, "holdout", None) is not None:
         raise UsageError("--holdout: not used by `data holdout`, which writes the file (--out)")
-    _, listing = list_pairs(spec_from_args(args), args.split)
+    spec = spec_from_args(args)
+    (split,) = resolve_splits(spec, [args.split], "holding frames out of it")
+    _, listing = list_pairs(spec, split)
     keys = [p.key for p in listing.pairs]
     chosen = make_holdout(keys, args.fraction, args.seed)
     groups = "whole folders (drives)" if any("/" in k for k in keys) else "single frames"
-    write_holdout(out, args.split, chosen, len(keys), f"{groups}, seed {args.seed}")
-    print(f"holdout: {len(chosen)} of {len(keys)} '{args.split}' frames -> {out}")
+    write_holdout(out, split, chosen, len(keys), f"{groups}, seed {args.seed}")
+    print(f"holdout: {len(chosen)} of {len(keys)} '{split}' frames -> {out}")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     from segcompress.data.check import check_dataset, format_check
 
-    report = check_dataset(spec_from_args(args), args.split, progress=not args.json)
+    spec = spec_from_args(args)
+    splits = resolve_splits(spec, args.split, "checking it") if args.split else None
+    report = check_dataset(spec, splits, progress=not args.json)
     print(json.dumps(report, indent=1) if args.json else format_check(report))
     return 1 if any(s["problems"] for s in report["splits"].values()) else 0
 
@@ -120,9 +130,10 @@ def _check(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     from segcompress.data.dataset import prepare_split
 
-    for split in args.split or ["train", "val"]:
+    spec = spec_from_args(args)
+    for split in resolve_splits(spec, args.split or ["train", "val"], "preparing it"):
         cache, n, bad = prepare_split(
-            spec_from_args(args),
+            spec,
             split,
             img_size=args.img_size,
             skip_bad=args.skip_bad,
@@ -138,9 +149,11 @@ def _prepare(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from segcompress.data.stats import WEIGHT_METHODS, class_weights, split_stats
 
+    spec = spec_from_args(args)
+    (split,) = resolve_splits(spec, [args.split], "summarising it")
     stats = split_stats(
-        spec_from_args(args),
-        args.split,
+        spec,
+        split,
         skip_bad=args.skip_bad,
         cache_dir=args.cache_dir,
         progress=not args.json,
@@ -153,7 +166,7 @@ def _stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
-    print(f"{args.split}: {out['images']} masks, {out['ignored_pixels']:,d} ignored pixels")
+    print(f"{split}: {out['images']} masks, {out['ignored_pixels']:,d} ignored pixels")
     print(
         f"{'id':>3} {'class':<24} {'pixels':>14} {'share %':>8} {'median-freq':>11} {'inv-log':>8}"
     )

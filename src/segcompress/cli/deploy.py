@@ -12,7 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from segcompress.cli.common import add_dataset_args, positive_int, size_arg, spec_from_args
+from segcompress.cli.common import (
+    add_dataset_args,
+    positive_int,
+    resolve_splits,
+    size_arg,
+    spec_from_args,
+)
 from segcompress.errors import UsageError
 
 __all__ = ["register"]
@@ -58,6 +64,11 @@ def _spec(args: argparse.Namespace, root: str | None) -> Any:
     return dataclasses.replace(spec_from_args(args), root=root)
 
 
+def _split(spec: Any, split: str, doing: str, flag: str) -> str:
+    """``split``, or ``all`` for a folder dataset without split sub-folders (said on stderr)."""
+    return split if spec is None else resolve_splits(spec, [split], doing, flag)[0]
+
+
 def _write_json(path: str | None, data: Any) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -68,17 +79,19 @@ def _write_json(path: str | None, data: Any) -> None:
 def _export(args: argparse.Namespace) -> int:
     from segcompress.deploy.onnx_export import export_checkpoint
 
+    data = _spec(args, args.root)
     report = export_checkpoint(
         args.model,
         args.out,
         img_size=args.img_size,
         dynamic=args.dynamic,
         opset=args.opset,
-        data=_spec(args, args.root),
-        split=args.split,
+        data=data,
+        split=_split(data, args.split, "verifying on it", "--split"),
         n_images=args.verify_n,
         atol=args.atol,
         min_agreement=args.min_agreement,
+        verbose=args.debug,
     )
     h, w = report.info.input_size
     shape = "dynamic batch/H/W" if report.dynamic else f"{h}x{w}, dynamic batch"
@@ -97,16 +110,18 @@ def _quantize(args: argparse.Namespace) -> int:
 
     if args.root is None:
         raise UsageError("quantize needs --calib-data ROOT (a dataset to calibrate on)")
+    calib, scored = _spec(args, args.root), _spec(args, args.eval_data)
+    eval_split = _split(scored, args.eval_split, "scoring it", "--eval-split")
     report = quantize_dataset(
         args.model,
         args.out,
-        _spec(args, args.root),
-        calib_split=args.calib_split,
+        calib,
+        calib_split=_split(calib, args.calib_split, "calibrating on it", "--calib-split"),
         calib_n=args.calib_n,
         method=args.method,
-        eval_data=_spec(args, args.eval_data),
-        eval_split=args.eval_split,
-        classes=args.classes,
+        eval_data=scored,
+        eval_split=eval_split,
+        classes=getattr(args, "classes", None),
         img_size=args.img_size,
         batch=args.batch,
         threads=args.threads,
@@ -126,7 +141,7 @@ def _quantize(args: argparse.Namespace) -> int:
     if report.miou_fp32 is not None and report.miou_int8 is not None:
         delta = 100 * (report.miou_int8 - report.miou_fp32)
         print(
-            f"  {args.eval_split} mIoU: FP32 {100 * report.miou_fp32:.2f}, "
+            f"  {eval_split} mIoU: FP32 {100 * report.miou_fp32:.2f}, "
             f"INT8 {100 * report.miou_int8:.2f} (INT8 - FP32: {delta:+.2f} points)"
         )
     fp32_ops = ", ".join(f"{k} {v}" for k, v in report.fp32_ops.items()) or "none"
@@ -187,7 +202,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="export a checkpoint to a verified ONNX file with its metadata",
         description="Fuse, export (torch.onnx, dynamo), check and verify against PyTorch; "
-        "class table, input size and normalisation are stored in the ONNX metadata.",
+        "class table, input size and normalisation are stored in the ONNX metadata. "
+        "torch.onnx's own progress lines appear with `segcompress --debug export`.",
     )
     p.add_argument("model", help="checkpoint (.pt) from training")
     p.add_argument("--out", required=True, help="ONNX file to write")

@@ -1,40 +1,40 @@
 """``segcompress train | distill | evaluate | predict``.
 
 Training flags map one to one onto config keys (their ``dest`` is the dotted key) and default to
-"not given", so precedence is simply: defaults < checkpoint config (``--resume``) < ``--config``
-YAML < flags actually typed. The earlier project's spellings (``--root_path``, ``--img_size``,
-``--batch_size``) are accepted as aliases.
+"not given" (``argument_default=SUPPRESS``: a flag not typed stays out of the namespace), so
+precedence is simply: defaults < checkpoint config (``--resume``) < ``--config`` YAML < flags
+actually typed. The earlier project's spellings (``--root_path``, ``--img_size``,
+``--batch_size``) are accepted as aliases. ``evaluate`` reads its dataset the same way: from
+``--config``'s ``data:`` section (or, when no flag says where a dataset is, the checkpoint's
+own run config), then the dataset flags typed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from segcompress.cli.common import add_dataset_args, non_negative_int, positive_int, size_arg
+from segcompress.cli.common import (
+    DATASET_DESTS,
+    add_dataset_args,
+    names_a_dataset,
+    non_negative_int,
+    positive_int,
+    resolve_splits,
+    size_arg,
+    spec_from_args,
+)
 from segcompress.errors import UsageError
 
 __all__ = ["register"]
 
 # Flags that steer the command rather than set a config value.
 _COMMAND_DESTS = {"command", "func", "debug", "config", "resume", "overwrite", "model_arg", "loss"}
-# Dataset flags from add_dataset_args and where they live in the config.
-_DATASET_DESTS = (
-    "root",
-    "format",
-    "level",
-    "void_as_class",
-    "classes",
-    "images",
-    "masks",
-    "image_suffix",
-    "mask_suffix",
-    "holdout",
-)
 
 
 def _positive_float(text: str) -> float:
@@ -97,11 +97,17 @@ def _loss_spec(text: str) -> dict[str, float]:
 
 
 def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -> None:
-    parser.add_argument("--data", "--root_path", "--root", dest="root", help="dataset root folder")
+    parser.add_argument(
+        "--data", "--root_path", "--root", dest="root", metavar="ROOT", help="dataset root folder"
+    )
     add_dataset_args(parser, root_required=False)
     run = parser.add_argument_group("run")
-    run.add_argument("--config", help="YAML config file (flags override its values)")
-    run.add_argument("--out", dest="out", help="run folder (checkpoints, logs, pictures)")
+    run.add_argument(
+        "--config", metavar="FILE", help="YAML config file (flags override its values)"
+    )
+    run.add_argument(
+        "--out", dest="out", metavar="DIR", help="run folder (checkpoints, logs, pictures)"
+    )
     run.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     run.add_argument("--epochs", dest="epochs", type=positive_int)
@@ -130,10 +136,23 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         "--samples", type=non_negative_int, help="validation samples drawn (samples.png)"
     )
     data = parser.add_argument_group("data loading")
-    data.add_argument("--img-size", "--img_size", dest="data.img_size", type=size_arg)
-    data.add_argument("--workers", dest="data.workers", type=non_negative_int)
-    data.add_argument("--train-split", dest="data.train_split")
-    data.add_argument("--val-split", dest="data.val_split")
+    data.add_argument(
+        "--img-size",
+        "--img_size",
+        dest="data.img_size",
+        type=size_arg,
+        metavar="SIZE",
+        help="N or HxW, e.g. 128 or 128x256",
+    )
+    data.add_argument(
+        "--workers",
+        dest="data.workers",
+        type=non_negative_int,
+        metavar="N",
+        help="loader processes",
+    )
+    data.add_argument("--train-split", dest="data.train_split", metavar="SPLIT")
+    data.add_argument("--val-split", dest="data.val_split", metavar="SPLIT")
     data.add_argument(
         "--aug-scale",
         dest="augment.scale",
@@ -147,7 +166,7 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         choices=("none", "cutmix", "classmix"),
         help="mix pairs of a batch (augment.mix; teacher targets are mixed alike)",
     )
-    data.add_argument("--mix-prob", dest="augment.mix_prob", type=_non_negative_float)
+    data.add_argument("--mix-prob", dest="augment.mix_prob", type=_non_negative_float, metavar="P")
     data.add_argument(
         "--skip-bad",
         dest="data.skip_bad",
@@ -156,7 +175,10 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
     )
     model = parser.add_argument_group("model")
     model.add_argument(
-        "--model", dest="model.name", help=f"registry name (default {default_model})"
+        "--model",
+        dest="model.name",
+        metavar="NAME",
+        help=f"registry name (default {default_model})",
     )
     model.add_argument(
         "--model-arg",
@@ -167,13 +189,21 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         help="model constructor argument, e.g. base_width=16 (repeatable)",
     )
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--lr", dest="optim.lr", type=_positive_float)
+    optim.add_argument("--lr", dest="optim.lr", type=_positive_float, metavar="LR")
     optim.add_argument("--optimizer", dest="optim.name", choices=("adamw", "sgd"))
-    optim.add_argument("--weight-decay", dest="optim.weight_decay", type=_non_negative_float)
-    optim.add_argument("--schedule", dest="optim.schedule", choices=("cosine", "poly", "constant"))
-    optim.add_argument("--warmup-epochs", dest="optim.warmup_epochs", type=_non_negative_float)
     optim.add_argument(
-        "--grad-clip", dest="optim.grad_clip", type=_non_negative_float, help="0: off"
+        "--weight-decay", dest="optim.weight_decay", type=_non_negative_float, metavar="WD"
+    )
+    optim.add_argument("--schedule", dest="optim.schedule", choices=("cosine", "poly", "constant"))
+    optim.add_argument(
+        "--warmup-epochs", dest="optim.warmup_epochs", type=_non_negative_float, metavar="EPOCHS"
+    )
+    optim.add_argument(
+        "--grad-clip",
+        dest="optim.grad_clip",
+        type=_non_negative_float,
+        metavar="NORM",
+        help="gradient norm limit (0: off)",
     )
     loss = parser.add_argument_group("loss")
     loss.add_argument(
@@ -189,7 +219,12 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
 
 def _add_distill_args(parser: argparse.ArgumentParser) -> None:
     kd = parser.add_argument_group("distillation")
-    kd.add_argument("--teacher", dest="distill.teacher", help="teacher checkpoint (best.pt)")
+    kd.add_argument(
+        "--teacher",
+        dest="distill.teacher",
+        metavar="CHECKPOINT",
+        help="teacher checkpoint (best.pt)",
+    )
     kd.add_argument(
         "--ensemble",
         dest="distill.ensemble",
@@ -197,12 +232,19 @@ def _add_distill_args(parser: argparse.ArgumentParser) -> None:
         metavar="CHECKPOINT",
         help="more teachers whose logits are averaged with --teacher's (logit terms)",
     )
-    kd.add_argument("--kd", dest="distill.kd", help="KD terms: any of kl,cwd,dist,feat,at")
-    kd.add_argument("--temperature", dest="distill.temperature", type=_positive_float)
-    kd.add_argument("--cwd-tau", dest="distill.cwd_tau", type=_positive_float)
-    kd.add_argument("--dist-tau", dest="distill.dist_tau", type=_positive_float)
+    kd.add_argument(
+        "--kd", dest="distill.kd", metavar="TERMS", help="KD terms: any of kl,cwd,dist,feat,at"
+    )
+    kd.add_argument("--temperature", dest="distill.temperature", type=_positive_float, metavar="T")
+    kd.add_argument("--cwd-tau", dest="distill.cwd_tau", type=_positive_float, metavar="TAU")
+    kd.add_argument("--dist-tau", dest="distill.dist_tau", type=_positive_float, metavar="TAU")
     for term in ("kd", "cwd", "dist", "feat", "at"):
-        kd.add_argument(f"--lambda-{term}", dest=f"distill.lambda_{term}", type=_non_negative_float)
+        kd.add_argument(
+            f"--lambda-{term}",
+            dest=f"distill.lambda_{term}",
+            type=_non_negative_float,
+            metavar="WEIGHT",
+        )
     kd.add_argument("--feature-loss", dest="distill.feature_loss", choices=("mse", "cosine"))
     kd.add_argument(
         "--precompute-teacher",
@@ -222,25 +264,14 @@ def _add_distill_args(parser: argparse.ArgumentParser) -> None:
         "--target-stride",
         dest="distill.target_stride",
         type=positive_int,
+        metavar="N",
         help="store cached logits at 1/N of the image size (default 1)",
     )
 
 
-def _suppress_defaults(parser: argparse.ArgumentParser) -> None:
-    """Leave flags that were not typed out of the namespace, so they cannot override the YAML.
-
-    Also names dotted destinations readably in --help (``LR`` rather than ``OPTIM.LR``).
-    """
-    for action in parser._actions:
-        if not action.required and action.dest not in ("help", "func"):
-            action.default = argparse.SUPPRESS
-        if "." in action.dest and action.metavar is None and action.nargs != 0:
-            action.metavar = action.dest.rsplit(".", 1)[1].upper()
-
-
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     given = {k: v for k, v in vars(args).items() if k not in _COMMAND_DESTS}
-    overrides = {(f"data.{k}" if k in _DATASET_DESTS else k): v for k, v in given.items()}
+    overrides = {(f"data.{k}" if k in DATASET_DESTS else k): v for k, v in given.items()}
     if overrides.get("optim.grad_clip") == 0:
         overrides["optim.grad_clip"] = None
     if "loss" in vars(args):
@@ -308,10 +339,36 @@ def _train(args: argparse.Namespace, mode: str) -> int:
     return 0
 
 
+def _evaluation_spec(args: argparse.Namespace) -> Any:
+    """The dataset ``evaluate`` scores: the dataset flags typed, over the ``data:`` section of
+    ``--config`` or, when no flag says where a dataset is, of the checkpoint's run config."""
+    from segcompress.config import load_config
+    from segcompress.data.formats import DataSpec
+
+    source = Path(args.config) if args.config else None
+    if source is None and args.model and not names_a_dataset(args):
+        run_config = Path(args.model).parent / "config.yaml"
+        if Path(args.model).suffix == ".pt" and run_config.is_file():
+            source = run_config
+            print(
+                f"dataset: from {run_config}, the run's own config (pass --data or --config "
+                "to score another)",
+                file=sys.stderr,
+            )
+    base = DataSpec.from_dict(dataclasses.asdict(load_config(source).data)) if source else None
+    spec = spec_from_args(args, base)
+    if spec.root is None and spec.images is None:
+        where = f"{source} names no dataset (data.root or data.images); " if source else ""
+        raise UsageError(
+            f"evaluate needs a dataset: {where}pass --data ROOT (or --format folder --images "
+            "DIR --masks DIR --classes FILE), or --config FILE with a data: section"
+        )
+    return spec
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from segcompress.cli.common import spec_from_args
     from segcompress.data import load_split
     from segcompress.data.dataset import list_pairs
     from segcompress.data.masks import MaskDecoder
@@ -321,14 +378,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from segcompress.fileio import atomic_write_bytes
     from segcompress.metrics import compute_scores, format_table, scores_to_dict
 
-    if args.root is None and args.images is None:
-        raise UsageError("evaluate needs --data ROOT (or --images/--masks)")
     if (args.model is None) == (args.predictions is None):
         raise UsageError("evaluate needs either a MODEL (.pt or .onnx) or --predictions DIR")
-    spec = spec_from_args(args)
+    spec = _evaluation_spec(args)
     samples = None  # what the sample grid needs, when a model is evaluated
     if args.predictions is not None:
-        fmt, listing = list_pairs(spec, args.split)
+        (split,) = resolve_splits(spec, [args.split], "evaluating it")
+        fmt, listing = list_pairs(spec, split)
         decoder = MaskDecoder(fmt.classes, fmt.mask_kind, max_unknown=1.0)
         matrix = evaluate_predictions(listing.pairs, Path(args.predictions), decoder)
         classes = fmt.classes
@@ -337,9 +393,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         # One runtime for checkpoints, ONNX and INT8 files: all measured on the same harness.
         predictor = load_predictor(args.model, device=args.device, threads=args.threads)
         if spec.format is None and predictor.info.dataset_format:
-            spec = type(spec)(**{**spec.to_dict(), "format": predictor.info.dataset_format})
+            spec = dataclasses.replace(spec, format=predictor.info.dataset_format)
+        (split,) = resolve_splits(spec, [args.split], "evaluating it")
         size = args.img_size or predictor.input_size
-        dataset = load_split(spec, args.split, img_size=size, train=False)
+        dataset = load_split(spec, split, img_size=size, train=False)
         classes = dataset.classes
         if predictor.classes.names != classes.names:
             raise UsageError(
@@ -356,7 +413,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         samples = (predict, dataset)
         print(
-            f"evaluating {args.model} ({predictor.backend}) on {len(dataset)} '{args.split}' "
+            f"evaluating {args.model} ({predictor.backend}) on {len(dataset)} '{split}' "
             f"images resized to {size[0]}x{size[1]} (masks: nearest)"
         )
         matrix = evaluate(predict, loader, classes.num_classes, classes.ignore_index, progress=True)
@@ -403,38 +460,54 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    # argument_default=SUPPRESS: a flag not typed leaves its key out, so it cannot override
+    # the checkpoint's config or the YAML file (see the module docstring).
     train = subparsers.add_parser(
         "train",
         help="train a model (default: the teacher)",
         description="Train a segmentation model. Flags override --config values.",
+        argument_default=argparse.SUPPRESS,
     )
     _add_training_args(train, default_model="teacher")
-    _suppress_defaults(train)
     train.set_defaults(func=lambda args: _train(args, "train"))
 
     distill = subparsers.add_parser(
         "distill",
         help="distil a trained teacher into a student",
         description="Train a student with knowledge distillation from a teacher checkpoint.",
+        argument_default=argparse.SUPPRESS,
     )
     _add_training_args(distill, default_model="student_s")
     _add_distill_args(distill)
-    _suppress_defaults(distill)
     distill.set_defaults(func=lambda args: _train(args, "distill"))
 
     evaluate = subparsers.add_parser(
         "evaluate",
         help="score a checkpoint (or saved predictions) on a dataset split",
-        description="Per-class Dice, IoU, precision and recall on a split.",
+        description="Per-class Dice, IoU, precision and recall on a split. The dataset: the "
+        "data: section of --config FILE, else (without --data, --images or --masks) the "
+        "config.yaml of a checkpoint's run folder; dataset flags typed override either.",
     )
     evaluate.add_argument(
         "model",
         nargs="?",
         help="checkpoint (.pt) or ONNX file (FP32/INT8); omit with --predictions",
     )
-    evaluate.add_argument("--data", "--root_path", dest="root", help="dataset root folder")
+    evaluate.add_argument(
+        "--data", "--root_path", dest="root", metavar="ROOT", help="dataset root folder"
+    )
     add_dataset_args(evaluate, root_required=False)
-    evaluate.add_argument("--split", default="val")
+    evaluate.add_argument(
+        "--config",
+        metavar="FILE",
+        help="training config (YAML) whose data: section names the dataset",
+    )
+    evaluate.add_argument(
+        "--split",
+        default="val",
+        help="split to score (default val; a folder dataset without split sub-folders has "
+        "only 'all')",
+    )
     evaluate.add_argument("--img-size", type=size_arg, help="default: the checkpoint's")
     evaluate.add_argument("--batch", type=positive_int, default=8)
     evaluate.add_argument("--workers", type=non_negative_int, default=0)

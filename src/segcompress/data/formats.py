@@ -10,15 +10,20 @@ Four layouts are understood (``--format``), and detected from the folder when no
   ``{root}/gtFine/{split}/<drive>/<id>_label.png`` (index masks, IDD level 1).
 - ``folder``: ``--images DIR --masks DIR --classes FILE``; pairs by relative path and stem after
   stripping ``--image-suffix`` / ``--mask-suffix``. Split sub-folders (``DIR/train``) are used
-  when both folders have them; otherwise the folders are a single split named ``all``.
+  when both folders have them; otherwise the folders are a single split named ``all``. Masks
+  hold class ids (``--mask-kind index``) or class colours (``rgb``), detected when not given
+  (see :func:`detect_mask_kind`), so a table may carry colours for pictures only.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from segcompress.data.classes import (
     IDD_LEVEL1,
@@ -31,17 +36,22 @@ from segcompress.data.io import IMAGE_EXTENSIONS
 from segcompress.errors import DataError, UsageError
 
 __all__ = [
+    "FLAT_SPLIT",
     "FORMAT_NAMES",
+    "MASK_KINDS",
     "DataSpec",
     "DatasetFormat",
     "Pair",
     "Problem",
     "SplitListing",
     "detect_format",
+    "detect_mask_kind",
     "open_format",
 ]
 
 FORMAT_NAMES = ("idd-kaggle", "idd", "idd-lite", "folder")
+MASK_KINDS = ("index", "rgb")
+FLAT_SPLIT = "all"  # the one split of a folder dataset without split sub-folders
 
 
 @dataclass(frozen=True)
@@ -58,9 +68,14 @@ class DataSpec:
     image_suffix: str = ""
     mask_suffix: str = ""
     holdout: str | None = None  # frames of a split set aside (see data.holdout)
+    mask_kind: str | None = None  # "index" or "rgb" (format folder); None: detected
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["mask_kind"] is None:
+            # Left out when detected, so that prepared caches keyed by this dict keep their names.
+            del out["mask_kind"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataSpec:
@@ -260,22 +275,58 @@ class FolderFormat(DatasetFormat):
     name = "folder"
 
     def __init__(
-        self, images: Path, masks: Path, classes: ClassTable, image_suffix: str, mask_suffix: str
+        self,
+        images: Path,
+        masks: Path,
+        classes: ClassTable,
+        image_suffix: str,
+        mask_suffix: str,
+        mask_kind: str | None = None,
     ):
         super().__init__(images, classes)
         self.images, self.masks = images, masks
-        self.mask_kind = "rgb" if classes.has_colors else "index"
         self.image_suffix, self.mask_suffix = image_suffix, mask_suffix
+        if mask_kind is not None:
+            self.mask_kind = mask_kind  # given: replaces the detection below
+
+    @cached_property
+    def mask_kind(self) -> str:  # type: ignore[override]
+        """``index`` or ``rgb``: as given, else detected from the table and the first mask."""
+        return detect_mask_kind(self.classes, self._first_mask())
+
+    def _first_mask(self) -> Path | None:
+        for split in self.splits():
+            for dirpath, dirnames, filenames in os.walk(self.split_dirs(split)[1]):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                        return Path(dirpath) / name
+        return None
+
+    def _split_folders(self) -> list[str]:
+        return sorted(
+            p.name for p in self.images.iterdir() if p.is_dir() and (self.masks / p.name).is_dir()
+        )
+
+    @property
+    def is_flat(self) -> bool:
+        """No split sub-folders in both --images and --masks: one split, named ``all``."""
+        return not self._split_folders()
 
     def splits(self) -> list[str]:
-        subs = [
-            p.name for p in self.images.iterdir() if p.is_dir() and (self.masks / p.name).is_dir()
-        ]
-        return sorted(subs) or ["all"]
+        return self._split_folders() or [FLAT_SPLIT]
 
     def split_dirs(self, split: str) -> tuple[Path, Path]:
-        if split == "all" and self.splits() == ["all"]:
-            return self.images, self.masks
+        if self.is_flat:
+            if split == FLAT_SPLIT:
+                return self.images, self.masks
+            raise DataError(
+                f"{self.images}: no split '{split}' (found: {FLAT_SPLIT}, as --images and "
+                "--masks have no split sub-folders); put each split in matching sub-folders "
+                "(e.g. train/, val/), or hold frames out with `segcompress data holdout --split "
+                f"{FLAT_SPLIT}` and pass --train-split {FLAT_SPLIT} --val-split holdout "
+                "--holdout FILE"
+            )
         if split not in self.splits():
             raise DataError(
                 f"{self.images}: no split '{split}' (found: {', '.join(self.splits())}); put each "
@@ -288,6 +339,62 @@ class FolderFormat(DatasetFormat):
 
     def mask_key(self, rel_stem: str) -> str | None:
         return _strip(rel_stem, self.mask_suffix) or rel_stem
+
+
+def detect_mask_kind(classes: ClassTable, mask: Path | None) -> str:
+    """How a folder dataset's masks hold their classes: ``index`` (ids) or ``rgb`` (colours).
+
+    A table without colours means ids. With colours, one mask decides: 8- and 16-bit grey masks
+    hold ids; RGB masks hold colours, unless they are grey (R = G = B) in values that are no
+    class colour; a palette (P) mask holds ids, unless the colours its palette draws are the
+    table's colours under other ids. Without a readable mask: ``rgb``, and reading the masks
+    later names the problem.
+    """
+    from PIL import Image
+
+    if classes.colors is None:
+        return "index"
+    if mask is None:
+        return "rgb"
+    try:
+        with Image.open(mask) as img:
+            if img.mode in ("L", "I;16", "I;16B", "I;16L", "I"):
+                return "index"
+            if img.mode == "P":
+                return _palette_mask_kind(classes, np.asarray(img), img.getpalette() or [])
+            if img.mode not in ("RGB", "RGBA"):
+                return "rgb"
+            colours = _colours(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return "rgb"
+    grey = all(r == g == b for r, g, b in colours)
+    return "index" if grey and not colours <= _table_colours(classes) else "rgb"
+
+
+def _table_colours(classes: ClassTable) -> set[tuple[int, int, int]]:
+    void = [classes.void_color] if classes.void_color is not None else []
+    return {*(classes.colors or ()), *void}
+
+
+def _colours(rgb: np.ndarray) -> set[tuple[int, int, int]]:
+    from segcompress.data.masks import pack_rgb
+
+    return {((v >> 16) & 255, (v >> 8) & 255, v & 255) for v in map(int, np.unique(pack_rgb(rgb)))}
+
+
+def _palette_mask_kind(classes: ClassTable, ids: np.ndarray, palette: list[int]) -> str:
+    """``rgb`` when the palette draws the ids a P mask uses in table colours of other ids."""
+    colours = np.zeros((256, 3), dtype=np.uint8)
+    raw = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)[:256]
+    colours[: len(raw)] = raw
+    used = [int(i) for i in np.unique(ids)]
+    drawn = {i: tuple(int(c) for c in colours[i]) for i in used}
+    table = classes.colors or ()
+    as_ids = all(
+        i == classes.ignore_index or (i < len(table) and drawn[i] == table[i]) for i in used
+    )
+    in_table = set(drawn.values()) <= _table_colours(classes)
+    return "rgb" if in_table and not as_ids else "index"
 
 
 _DETECTABLE = {"idd-kaggle": IddKaggleFormat, "idd": IddFormat, "idd-lite": IddLiteFormat}
@@ -325,6 +432,8 @@ def open_format(spec: DataSpec) -> DatasetFormat:
         )
     if spec.void_as_class and name != "idd-kaggle":
         raise UsageError("--void-as-class applies to --format idd-kaggle only")
+    if spec.mask_kind is not None and spec.mask_kind not in MASK_KINDS:
+        raise UsageError(f"--mask-kind {spec.mask_kind}: choose one of {', '.join(MASK_KINDS)}")
     if name == "folder":
         return _open_folder(spec)
     if spec.classes is not None:
@@ -334,15 +443,23 @@ def open_format(spec: DataSpec) -> DatasetFormat:
     root = Path(spec.root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; pass the dataset root")
+    fmt: DatasetFormat
     if name == "idd-kaggle":
         table = IDD_LEVEL3.with_void_class() if spec.void_as_class else IDD_LEVEL3
-        return IddKaggleFormat(root, table)
-    if name == "idd-lite":
-        return IddLiteFormat(root, IDD_LEVEL1)
-    tables = {1: IDD_LEVEL1, 2: IDD_LEVEL2, 3: IDD_LEVEL3}
-    if spec.level not in tables:
-        raise UsageError(f"--level {spec.level}: IDD has label levels 1, 2 and 3")
-    return IddFormat(root, tables[spec.level], spec.level)
+        fmt = IddKaggleFormat(root, table)
+    elif name == "idd-lite":
+        fmt = IddLiteFormat(root, IDD_LEVEL1)
+    else:
+        tables = {1: IDD_LEVEL1, 2: IDD_LEVEL2, 3: IDD_LEVEL3}
+        if spec.level not in tables:
+            raise UsageError(f"--level {spec.level}: IDD has label levels 1, 2 and 3")
+        fmt = IddFormat(root, tables[spec.level], spec.level)
+    if spec.mask_kind not in (None, fmt.mask_kind):
+        raise UsageError(
+            f"--mask-kind {spec.mask_kind} applies to --format folder; {name} masks are "
+            f"{fmt.mask_kind}"
+        )
+    return fmt
 
 
 def _open_folder(spec: DataSpec) -> FolderFormat:
@@ -362,4 +479,11 @@ def _open_folder(spec: DataSpec) -> FolderFormat:
         if not path.is_dir():
             raise DataError(f"{flag} {path}: no such folder")
     table = load_class_table(spec.classes)  # type: ignore[arg-type]
-    return FolderFormat(images, masks, table, spec.image_suffix, spec.mask_suffix)
+    if spec.mask_kind == "rgb" and not table.has_colors:
+        raise UsageError(
+            f"--mask-kind rgb: {spec.classes} has no colours; add 'color' to each class, or "
+            "use --mask-kind index for masks of class ids"
+        )
+    return FolderFormat(
+        images, masks, table, spec.image_suffix, spec.mask_suffix, mask_kind=spec.mask_kind
+    )

@@ -35,7 +35,13 @@ def _open(path: Path) -> Image.Image:
         raise DataError(
             f"{path}: not a readable image (empty or corrupt); replace or remove it"
         ) from exc
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as exc:
         raise DataError(f"{path}: cannot decode image ({exc}); replace or remove it") from exc
 
 
@@ -66,7 +72,7 @@ def read_mask(path: str | Path, kind: str) -> np.ndarray:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
         raise DataError(
             f"{path}: a {mode} mask cannot hold palette colours; this format expects RGB colour "
-            "masks (use --format folder with an index-mask class table for id masks)"
+            "masks (for class-id masks use --format folder, with --mask-kind index)"
         )
     if mode in ("L", "P"):
         return np.asarray(img, dtype=np.uint8)  # palette PNGs store the class id as the index
@@ -78,6 +84,6 @@ def read_mask(path: str | Path, kind: str) -> np.ndarray:
             return np.ascontiguousarray(arr[..., 0])  # grey saved as RGB: the id is any channel
         raise DataError(
             f"{path}: colour mask found where class-id masks are expected; give a class table "
-            "with colours (--classes) to decode colours"
+            "with colours (--classes) and --mask-kind rgb to decode colours"
         )
     raise DataError(f"{path}: unsupported mask mode {mode}; save masks as 8-bit PNG")

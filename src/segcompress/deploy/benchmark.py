@@ -17,6 +17,9 @@ Measured per (model, backend):
 * latency: wall time of one ``predictor(batch)`` call (``time.perf_counter``), ``warmup`` untimed
   calls first, then ``runs`` timed calls at the smallest batch and ``max(10, runs // batch)`` at
   larger ones; p50 and p90 of those, and throughput = batch / mean latency (images per second).
+  A plain loop (``models.profile.time_calls``), not ``torch.utils.benchmark.Timer``: that times
+  blocks of calls sized by a time budget, or adds two untimed calls to every ``timeit(1)``, while
+  ``runs`` and the percentiles here are of exactly that many single calls.
 * memory: each backend runs in a fresh Python process (``isolate=True``); after imports the
   kernel's peak-RSS mark is reset (``/proc/self/clear_refs``), and ``peak_delta_mb`` is the peak
   resident set (``VmHWM``) at the end minus the resident set before the model was loaded: weights,

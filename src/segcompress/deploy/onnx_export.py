@@ -115,8 +115,12 @@ def export_model(
     *,
     dynamic: bool = False,
     opset: int | None = None,
+    verbose: bool = False,
 ) -> Path:
-    """Fuse ``model``, export it to ``path`` with ``info`` as metadata, run the ONNX checker."""
+    """Fuse ``model``, export it to ``path`` with ``info`` as metadata, run the ONNX checker.
+
+    ``verbose``: let torch.onnx print its own progress lines (quiet by default).
+    """
     path = Path(path)
     weight_bytes = sum(p.numel() for p in model.parameters()) * _BYTES_PER_FP32
     if weight_bytes >= _PROTOBUF_LIMIT:
@@ -128,7 +132,14 @@ def export_model(
     fused = fuse(model)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         raw = Path(tmp) / "raw.onnx"
-        export_onnx(fused, raw, example_size=info.input_size, opset=opset, dynamic_hw=dynamic)
+        export_onnx(
+            fused,
+            raw,
+            example_size=info.input_size,
+            opset=opset,
+            dynamic_hw=dynamic,
+            verbose=verbose,
+        )
         proto = onnx.load(str(raw))
     write_info(proto, info, precision="fp32", dynamic=str(dynamic).lower())
     try:
@@ -186,10 +197,12 @@ def export_checkpoint(
     atol: float = DEFAULT_ATOL,
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
     seed: int = 0,
+    verbose: bool = False,
 ) -> ExportReport:
     """Export ``checkpoint`` to ``out`` and verify it (see the module docstring).
 
-    Raises DataError (and removes ``out``) when a parity check fails.
+    Raises DataError (and removes ``out``) when a parity check fails. ``verbose``: let
+    torch.onnx print its own progress lines (quiet by default).
     """
     from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint
 
@@ -200,7 +213,7 @@ def export_checkpoint(
     model = model_from_checkpoint(state, str(checkpoint))
     _check_size(info.input_size)
     out = Path(out)
-    export_model(model, out, info, dynamic=dynamic, opset=opset)
+    export_model(model, out, info, dynamic=dynamic, opset=opset, verbose=verbose)
     try:
         session = onnx_session(out, device="cpu")
         h, w = info.input_size

@@ -3,20 +3,22 @@
 Why: hours of training lost at the first checkpoint because the disk is full or read-only, or two
 runs silently interleaving checkpoints in one folder, are failures a user only discovers too late.
 
-How: ``RunLock`` holds an exclusive ``fcntl.flock`` on ``{out}/.lock`` for the whole run. The
-kernel drops the lock when its process dies, so a run killed with SIGKILL never blocks its own
-``--resume``; the file only records the holder's pid for the message. ``probe_writable`` writes,
-fsyncs and deletes a small file (catching read-only, permission and full-disk errors before any
-work), and ``check_free_space`` compares the free space with what the checkpoints will need.
+How: ``RunLock`` holds a ``filelock.FileLock`` (an exclusive ``flock`` on Unix) on ``{out}/.lock``
+for the whole run. The kernel drops the lock when its process dies, so a run killed with SIGKILL
+never blocks its own ``--resume``; the file only records the holder's pid for the message.
+``probe_writable`` writes, fsyncs and deletes a small file (catching read-only, permission and
+full-disk errors before any work), and ``check_free_space`` compares the free space with what the
+checkpoints will need.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from segcompress.errors import DataError, UsageError
 from segcompress.fileio import describe_os_error
@@ -75,31 +77,22 @@ class RunLock:
     def __init__(self, out: Path, *, enabled: bool = True) -> None:
         self.path = Path(out) / LOCK_NAME
         self.enabled = enabled
-        self._fd: int | None = None
+        # timeout=0: one attempt; a second run is refused at once rather than left waiting.
+        self._lock = FileLock(self.path, timeout=0, on_acquired=_record_pid)
 
     def acquire(self) -> None:
-        if not self.enabled or self._fd is not None:
+        if not self.enabled or self._lock.is_locked:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
+            self._lock.acquire()
+        except Timeout:
             raise UsageError(
-                f"--out {self.path.parent}: another segcompress run (pid {holder}) is writing "
-                "there; wait for it to finish or choose another --out"
+                f"--out {self.path.parent}: another segcompress run (pid {_holder(self.path)}) "
+                "is writing there; wait for it to finish or choose another --out"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
+        self._lock.release()  # a no-op when not held
 
     def __enter__(self) -> RunLock:
         self.acquire()
@@ -107,6 +100,20 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _record_pid(fd: int) -> None:
+    """Write this process's pid into the lock file it has just locked, for others' messages."""
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+
+
+def _holder(path: Path) -> str:
+    """The pid the holder recorded; "unknown" if it has not written it yet or cannot be read."""
+    try:
+        return path.read_text("ascii", "replace").strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def remove_stale_temps(out: Path, names: tuple[str, ...]) -> list[Path]:

@@ -26,7 +26,6 @@ from segcompress.viz import colorize, overlay, plot_comparison
 
 __all__ = [
     "expand_inputs",
-    "find_ground_truth",
     "predict_files",
     "predict_image",
     "resize_argmax",
@@ -110,12 +109,6 @@ def _frame_id(stem: str) -> str:
     return stem.split("_", 1)[0]
 
 
-def find_ground_truth(image: Path, gt_dir: Path) -> Path | None:
-    """The mask of ``image`` in ``gt_dir``: same stem, else same frame id (text before the first
-    underscore, e.g. ``024541`` of ``024541_leftImg8bit`` and ``024541_gtFine_polygons``)."""
-    return _GroundTruth(gt_dir).find(image)
-
-
 class _GroundTruth:
     """Masks under a folder, indexed once by stem and by frame id."""
 
@@ -128,6 +121,8 @@ class _GroundTruth:
             self.by_frame.setdefault(_frame_id(path.stem), []).append(path)
 
     def find(self, image: Path) -> Path | None:
+        """The mask of ``image``: same stem, else same frame id (text before the first
+        underscore, e.g. ``024541`` of ``024541_leftImg8bit`` and ``024541_gtFine_polygons``)."""
         for hits in (
             self.by_stem.get(image.stem, []),
             self.by_frame.get(_frame_id(image.stem), []),

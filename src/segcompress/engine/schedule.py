@@ -1,15 +1,20 @@
 """Per-step learning-rate schedule: linear warm-up, then cosine or polynomial decay.
 
-The rate is a pure function of the step number, so the schedule's whole state is one integer and
-a resumed run lands on exactly the rate an uninterrupted one would have used.
+The rate is a pure function of the step number (``lr_factor``), applied by torch's ``LambdaLR``,
+so the schedule's state is a step count and the base rates, and a resumed run lands on exactly the
+rate an uninterrupted one would have used.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from segcompress.errors import DataError
 
 __all__ = ["LRSchedule", "lr_factor"]
 
@@ -40,7 +45,14 @@ def lr_factor(
 
 
 class LRSchedule:
-    """Sets every parameter group's rate to its base rate times ``lr_factor`` before each step."""
+    """Sets every parameter group's rate to its base rate times ``lr_factor``, per step.
+
+    Wraps ``LambdaLR`` rather than subclassing it: its constructor calls ``step()`` itself, which
+    would count as a training step for code that hooks ``LRSchedule.step`` to count steps (the
+    kill tests' harness does). The factor is a plain function, so ``LambdaLR`` stores ``None`` for
+    it and ``state_dict()`` holds only ints, floats, bools and lists (checkpoints stay readable
+    with ``torch.load(weights_only=True)``); the schedule's shape comes from the config.
+    """
 
     def __init__(
         self,
@@ -52,27 +64,12 @@ class LRSchedule:
         min_ratio: float = 0.0,
         power: float = 0.9,
     ) -> None:
-        self.optimizer = optimizer
-        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
-        self.total_steps = total_steps
-        self.warmup_steps = warmup_steps
-        self.kind = kind
-        self.min_ratio = min_ratio
-        self.power = power
-        self.step_num = 0
-        self._apply()
+        def factor(step: int) -> float:
+            return lr_factor(step, total_steps, warmup_steps, kind, min_ratio, power)
 
-    def _apply(self) -> None:
-        factor = lr_factor(
-            self.step_num,
-            self.total_steps,
-            self.warmup_steps,
-            self.kind,
-            self.min_ratio,
-            self.power,
-        )
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = base * factor
+        self.optimizer = optimizer
+        self._factor = factor
+        self._scheduler = LambdaLR(optimizer, factor)
 
     @property
     def lr(self) -> float:
@@ -80,13 +77,40 @@ class LRSchedule:
 
     def step(self) -> None:
         """Advance to the next optimizer step (call after ``optimizer.step()``)."""
-        self.step_num += 1
-        self._apply()
+        with warnings.catch_warnings():
+            # GradScaler skips optimizer.step() when fp16 gradients overflow (often on the first
+            # step); LambdaLR then warns of a wrong call order, which this is not.
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            self._scheduler.step()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step_num, "base_lrs": list(self.base_lrs)}
+        return self._scheduler.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step_num = int(state["step"])
-        self.base_lrs = [float(v) for v in state["base_lrs"]]
-        self._apply()
+        """Restore the step and base rates, and set the optimizer's rates to match them."""
+        if "last_epoch" not in state:
+            state = self._from_old_format(state)
+        self._scheduler.load_state_dict(state)
+        # LambdaLR restores its own fields only; the optimizer may hold other rates.
+        rates = self._scheduler.get_last_lr()
+        for group, rate in zip(self.optimizer.param_groups, rates, strict=True):
+            group["lr"] = rate
+
+    def _from_old_format(self, state: dict[str, Any]) -> dict[str, Any]:
+        """LambdaLR's state for ``{"step", "base_lrs"}``, what checkpoints held before LambdaLR."""
+        try:
+            step = int(state["step"])
+            base_lrs = [float(v) for v in state["base_lrs"]]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(
+                f"checkpoint's scheduler state (keys {sorted(state)}) is not one segcompress "
+                "writes; resume from a segcompress checkpoint or start the run again"
+            ) from None
+        factor = self._factor(step)
+        return {
+            **self._scheduler.state_dict(),
+            "base_lrs": base_lrs,
+            "last_epoch": step,
+            "_step_count": step + 1,  # LambdaLR's count: its own first step plus one per step
+            "_last_lr": [base * factor for base in base_lrs],
+        }

@@ -1,9 +1,10 @@
 """Building blocks shared by the teacher, the students and the baselines.
 
 Every block with BatchNorm can *re-parameterize* itself for inference (``reparameterize()``): BN is
-folded into the preceding convolution and the 1x3 / 3x1 branches of :class:`MultiKernelBlock` are
-added into its 3x3 kernel, so a deployed block is a single dense convolution (cheap, and it
-quantizes well to INT8). :func:`segcompress.models.fuse` calls ``reparameterize()`` on every block.
+folded into the preceding convolution (torch's ``fuse_conv_bn_eval``) and the 1x3 / 3x1 branches
+of :class:`MultiKernelBlock` are added into its 3x3 kernel, so a deployed block is a single dense
+convolution (cheap, and it quantizes well to INT8). :func:`segcompress.models.fuse` calls
+``reparameterize()`` on every block.
 
 Attention gates (Oktay et al., 2018, "Attention U-Net") expose their coefficients through
 ``coefficients(x, g)`` (shape ``[N, 1, H, W]``, values in [0, 1]) so models can return them as
@@ -15,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_conv_bn_weights
 
 __all__ = [
     "UPSAMPLE_MODES",
@@ -22,7 +24,6 @@ __all__ = [
     "ChannelAttention",
     "ConvBNAct",
     "MultiKernelBlock",
-    "fold_bn",
     "resize",
 ]
 
@@ -40,38 +41,6 @@ def resize(x: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "bilinear":
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     return F.interpolate(x, size=size, mode="nearest")
-
-
-def fold_bn(
-    weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm2d
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (weight, bias) of one convolution equal to ``bn(conv(x))`` in eval mode."""
-    std = torch.sqrt(bn.running_var + bn.eps)
-    scale = bn.weight / std
-    conv_bias = bias if bias is not None else torch.zeros_like(bn.running_mean)
-    new_weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
-    new_bias = bn.bias + (conv_bias - bn.running_mean) * scale
-    return new_weight, new_bias
-
-
-def _conv_with(
-    template: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, kernel: tuple[int, int]
-) -> nn.Conv2d:
-    """A biased copy of ``template`` (same stride/padding/dilation) holding the given weights."""
-    padding = tuple(d * (k // 2) for d, k in zip(template.dilation, kernel, strict=True))
-    conv = nn.Conv2d(
-        template.in_channels,
-        template.out_channels,
-        kernel,
-        stride=template.stride,
-        padding=padding,
-        dilation=template.dilation,
-        groups=template.groups,
-        bias=True,
-    )
-    conv.weight.data.copy_(weight.detach())
-    conv.bias.data.copy_(bias.detach())
-    return conv.to(weight.device)
 
 
 class ConvBNAct(nn.Module):
@@ -98,12 +67,10 @@ class ConvBNAct(nn.Module):
 
     @torch.no_grad()
     def reparameterize(self) -> None:
-        """Fold BN into the convolution (inference only: uses the running statistics)."""
+        """Fold BN into the convolution (eval mode only: uses the running statistics)."""
         if not isinstance(self.bn, nn.BatchNorm2d):
             return
-        k = self.conv.kernel_size
-        weight, bias = fold_bn(self.conv.weight, self.conv.bias, self.bn)
-        self.conv = _conv_with(self.conv, weight, bias, k)
+        self.conv = fuse_conv_bn_eval(self.conv, self.bn)
         self.bn = nn.Identity()
 
 
@@ -156,25 +123,36 @@ class MultiKernelBlock(nn.Module):
 
     @torch.no_grad()
     def reparameterize(self) -> None:
-        """Collapse the branches into one 3x3 conv (plus the dilated conv, if any), BN folded."""
+        """Collapse the branches into one 3x3 conv (plus the dilated conv, if any), BN folded.
+
+        torch folds each Conv-BN pair; adding the branches and the shared BN after the sum are
+        this block's own structure, which torch knows nothing of.
+        """
         if self.fused:
             return
         post = self.bn
-        w_sq, b_sq = fold_bn(self.square.conv.weight, None, self.square.bn)
-        w_h, b_h = fold_bn(self.hor[0].weight, None, self.hor[1])
-        w_v, b_v = fold_bn(self.ver[0].weight, None, self.ver[1])
-        weight = w_sq + F.pad(w_h, [0, 0, 1, 1]) + F.pad(w_v, [1, 1, 0, 0])
-        bias = b_sq + b_h + b_v
-        weight, bias = fold_bn(weight, bias, post)
-        self.square.conv = _conv_with(self.square.conv, weight, bias, (3, 3))
+        square = fuse_conv_bn_eval(self.square.conv, self.square.bn)
+        hor = fuse_conv_bn_eval(self.hor[0], self.hor[1])
+        ver = fuse_conv_bn_eval(self.ver[0], self.ver[1])
+        # A 1x3 (3x1) kernel is a 3x3 one with zero top and bottom rows (left and right columns).
+        square.weight += F.pad(hor.weight, [0, 0, 1, 1]) + F.pad(ver.weight, [1, 1, 0, 0])
+        square.bias += hor.bias + ver.bias
+        self.square.conv = fuse_conv_bn_eval(square, post)
         self.square.bn = nn.Identity()
         if self.dilated is not None:
-            # BN(a + d) = s*a + s*d + shift: the shift already sits in the square conv's bias.
-            w_d, b_d = fold_bn(self.dilated[0].weight, None, self.dilated[1])
-            scale = post.weight / torch.sqrt(post.running_var + post.eps)
-            self.dilated = _conv_with(
-                self.dilated[0], w_d * scale.reshape(-1, 1, 1, 1), b_d * scale, (3, 3)
+            dilated = fuse_conv_bn_eval(self.dilated[0], self.dilated[1])
+            # BN(a + d) = s*a + s*d + shift: the shift already sits in the square conv's bias, so
+            # the dilated conv takes the scale s only (the BN without its mean and bias).
+            dilated.weight, dilated.bias = fuse_conv_bn_weights(
+                dilated.weight,
+                dilated.bias,
+                torch.zeros_like(post.running_mean),
+                post.running_var,
+                post.eps,
+                post.weight,
+                None,
             )
+            self.dilated = dilated
         del self.hor, self.ver
         self.bn = nn.Identity()
         self.fused = True

@@ -4,6 +4,7 @@ Route: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript) with 
 for batch, height and width, weights embedded (``external_data=False``). The model's padding to
 ``size_divisor`` is computed from the input's symbolic shape, so one file serves every image size.
 The graph has a single input ``"image"`` ``[N, 3, H, W]`` and a single output ``"logits"``.
+The exporter's own progress lines (``[torch.onnx] ... ✅``) are printed only with ``verbose``.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ def export_onnx(
     example_size: tuple[int, int] = (64, 64),
     opset: int | None = None,
     dynamic_hw: bool = True,
+    verbose: bool = False,
 ) -> Path:
     """Fuse ``model`` (unless it already is) and write it to ``path`` as ONNX; returns the path.
 
     The batch is always dynamic. With ``dynamic_hw`` height and width are too, and
     ``example_size`` only traces the graph (sides must exceed 1 so torch.export does not
-    specialise them); without it the graph is fixed to ``example_size``.
+    specialise them); without it the graph is fixed to ``example_size``. ``verbose``: let
+    torch.onnx print its progress (``segcompress --debug``).
     """
     fused = model if is_fused(model) else fuse(model)
     fused.eval()
@@ -55,5 +58,6 @@ def export_onnx(
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             opset_version=opset,
+            verbose=verbose,  # False: none of torch.onnx's own progress lines
         )
     return path

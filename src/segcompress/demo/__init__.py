@@ -1,0 +1,34 @@
+"""``segcompress demo``: the whole pipeline end to end on offline synthetic data, then a report.
+
+Stages (in order): data, teacher, student-scratch, student-kd, evaluate, export, quantize,
+benchmark, report (``stages``), run by a small generic runner (``runner``) that records in
+``{out}/stages/{stage}.json`` what each stage ran with and the SHA-256 of every file it wrote.
+A re-run skips a stage only when its settings and its inputs' hashes are unchanged, every output
+still has its recorded hash and the stage's own check passes (a checkpoint loads and holds the
+expected number of epochs, an ONNX file parses, a JSON report input parses). Anything else runs
+the stage again, and everything downstream of a changed file with it. The three trainings run
+from config files in ``{out}/configs/``; the sizes, epochs and the distillation recipe are in
+``budget``.
+
+The student from scratch and the distilled student get the same budget, seed and data, so the
+distillation gain in the report is a like-for-like comparison (one seed, one small validation
+split: read it as an indication, not a benchmark).
+"""
+
+from __future__ import annotations
+
+from segcompress.demo.budget import DEFAULT_BUDGET, QUICK_BUDGET, DemoBudget
+from segcompress.demo.pipeline import Demo, run_demo
+from segcompress.demo.stages import RUNS, STAGE_TITLES, STAGES, train_command
+
+__all__ = [
+    "DEFAULT_BUDGET",
+    "QUICK_BUDGET",
+    "RUNS",
+    "STAGES",
+    "STAGE_TITLES",
+    "Demo",
+    "DemoBudget",
+    "run_demo",
+    "train_command",
+]

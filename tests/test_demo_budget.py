@@ -1,0 +1,64 @@
+"""The demo's budgets and how they become training configs, without training anything."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from segcompress.config import DistillConfig, validate_config
+from segcompress.demo import DEFAULT_BUDGET, QUICK_BUDGET, RUNS, STAGES, Demo
+from segcompress.errors import UsageError
+
+KL = {"kd": ["kl"], "temperature": 4.0, "lambda_kd": 1.0}
+
+
+def test_both_budgets_distil_with_pixel_kd() -> None:
+    assert DEFAULT_BUDGET.distill == KL and QUICK_BUDGET.distill == KL
+    assert DEFAULT_BUDGET.augment == {} and QUICK_BUDGET.augment == {}
+    assert STAGES == (
+        "data",
+        "teacher",
+        "student-scratch",
+        "student-kd",
+        "evaluate",
+        "export",
+        "quantize",
+        "benchmark",
+        "report",
+    )
+
+
+def test_the_recipe_goes_into_the_distilled_students_config_only(tmp_path: Path) -> None:
+    recipe = {"kd": ["cwd"], "lambda_cwd": 2.0, "precompute_teacher": True}
+    old = Demo(tmp_path, QUICK_BUDGET, progress=False)
+    new = Demo(tmp_path, replace(QUICK_BUDGET, distill=recipe), progress=False)
+    kd = new.train_config("student-kd")
+    validate_config(kd)
+    assert kd.distill == DistillConfig(
+        teacher=str(tmp_path / "teacher" / "best.pt"),
+        kd=["cwd"],
+        lambda_cwd=2.0,
+        precompute_teacher=True,
+    )
+    assert new.train_config("student-scratch").distill == DistillConfig()
+    changed = [
+        a.name for a, b in zip(old.stages, new.stages, strict=True) if a.settings() != b.settings()
+    ]
+    assert changed == ["student-kd", "report"]  # the report shows the KD terms
+
+
+def test_augment_overrides_reach_every_training(tmp_path: Path) -> None:
+    demo = Demo(
+        tmp_path, replace(QUICK_BUDGET, augment={"scale": [1, 1], "mix": "cutmix"}), progress=False
+    )
+    for stage in RUNS:
+        augment = demo.train_config(stage).augment
+        assert augment.scale == (1.0, 1.0) and augment.mix == "cutmix"
+
+
+def test_an_unknown_recipe_key_is_refused(tmp_path: Path) -> None:
+    demo = Demo(tmp_path, replace(QUICK_BUDGET, distill={**KL, "temprature": 2.0}), progress=False)
+    with pytest.raises(UsageError, match="demo budget distill: unknown key temprature"):
+        demo.train_config("student-kd")
