@@ -197,7 +197,7 @@ def written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """``write_report`` run once, with what each figure was drawn from recorded on the way."""
     drawn: dict[str, Any] = {}
     real_save, real_confusion, real_comparison = (
-        report._save,
+        report.save_figure,
         viz.plot_confusion,
         viz.plot_comparison,
     )
@@ -214,7 +214,7 @@ def written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         drawn[Path(path).stem] = (images, masks, classes, titles)
         real_comparison(images, masks, classes, path, titles=titles)
 
-    monkeypatch.setattr(report, "_save", save)
+    monkeypatch.setattr(report, "save_figure", save)
     monkeypatch.setattr(viz, "plot_confusion", confusion)
     monkeypatch.setattr(viz, "plot_comparison", comparison)
     inputs = make_inputs()

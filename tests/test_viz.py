@@ -39,13 +39,13 @@ PLAIN = ClassTable(names=("a", "b", "c", "d"))
 def figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The figure behind each PNG, by file name, captured as ``viz`` saves it (and still saved)."""
     drawn: dict[str, Any] = {}
-    real_save = viz._save
+    real_save = viz.save_figure
 
     def save(fig: Any, path: str | Path) -> None:
         drawn[Path(path).name] = fig
         real_save(fig, path)
 
-    monkeypatch.setattr(viz, "_save", save)
+    monkeypatch.setattr(viz, "save_figure", save)
     return drawn
 
 

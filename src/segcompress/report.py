@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from segcompress.data.classes import ClassTable
+from segcompress.fileio import atomic_write_bytes
+from segcompress.viz import save_figure
 
 __all__ = ["REPORT_VERSION", "ROWS", "findings", "render_html", "render_markdown", "write_report"]
 
@@ -120,13 +122,6 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100)
 
 
-def _save(fig: Any, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    fig.savefig(path, bbox_inches="tight")
-
-
 def _plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path) -> None:
     fig = _figure(11, 3.8)
     loss_ax, miou_ax = fig.subplots(1, 2)
@@ -141,7 +136,7 @@ def _plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path) -> None:
     for ax in (loss_ax, miou_ax):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _plot_tradeoff(inputs: dict[str, Any], path: Path) -> None:
@@ -158,7 +153,7 @@ def _plot_tradeoff(inputs: dict[str, Any], path: Path) -> None:
     ax.set_title("Accuracy vs latency")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="best")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _draw_figures(inputs: dict[str, Any], folder: Path) -> dict[str, Path]:
@@ -382,6 +377,6 @@ def write_report(inputs: dict[str, Any], out: str | Path) -> list[Path]:
     out = Path(out)
     figures = _draw_figures(inputs, out / "figures")
     html_path, md_path = out / "report.html", out / "report.md"
-    html_path.write_text(render_html(inputs, figures), encoding="utf-8")
-    md_path.write_text(render_markdown(inputs, figures, out), encoding="utf-8")
+    atomic_write_bytes(html_path, render_html(inputs, figures).encode("utf-8"), "report")
+    atomic_write_bytes(md_path, render_markdown(inputs, figures, out).encode("utf-8"), "report")
     return [html_path, md_path, *figures.values()]

@@ -21,6 +21,7 @@ __all__ = [
     "plot_comparison",
     "plot_confusion",
     "plot_curves",
+    "save_figure",
 ]
 
 
@@ -59,11 +60,16 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100)
 
 
-def _save(fig: Any, path: str | Path) -> None:
+def save_figure(fig: Any, path: str | Path) -> None:
+    """Render a matplotlib ``Figure`` (no pyplot state) to ``path`` through an atomic write."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    from segcompress.fileio import atomic_write
+
     FigureCanvasAgg(fig)
-    fig.savefig(path, bbox_inches="tight")
+    path = Path(path)
+    with atomic_write(path, "figure") as fh:
+        fig.savefig(fh, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
 
 
 def plot_curves(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
@@ -80,7 +86,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
     miou_ax.set(title="Validation mIoU", xlabel="epoch", ylim=(0, 1))
     for ax in (loss_ax, miou_ax):
         ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion(matrix: Any, names: Sequence[str], path: str | Path) -> None:
@@ -108,7 +114,7 @@ def plot_confusion(matrix: Any, names: Sequence[str], path: str | Path) -> None:
                 color = "white" if normalised[i, j] > 0.5 else "black"
                 ax.text(j, i, f"{normalised[i, j]:.2f}", ha="center", va="center", color=color)
     fig.colorbar(image, ax=ax, fraction=0.046)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_comparison(
@@ -157,4 +163,4 @@ def plot_comparison(
             ncol=min(4, len(handles)),
             fontsize=7,
         )
-    _save(fig, path)
+    save_figure(fig, path)

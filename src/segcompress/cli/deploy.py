@@ -20,6 +20,7 @@ from segcompress.cli.common import (
     spec_from_args,
 )
 from segcompress.errors import UsageError
+from segcompress.fileio import atomic_write_bytes
 
 __all__ = ["register"]
 
@@ -72,7 +73,7 @@ def _split(spec: Any, split: str, doing: str, flag: str) -> str:
 def _write_json(path: str | None, data: Any) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(data, indent=2) + "\n")
+        atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         }
         _write_json(args.json, {"config": config, "machine": machine, "rows": rows})
     if args.markdown:
-        Path(args.markdown).write_text(format_markdown(rows) + "\n")
+        atomic_write_bytes(args.markdown, (format_markdown(rows) + "\n").encode())
     return 0
 
 

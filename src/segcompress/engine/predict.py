@@ -22,6 +22,7 @@ from segcompress.data.classes import ClassTable
 from segcompress.data.io import IMAGE_EXTENSIONS, read_image, read_mask
 from segcompress.data.masks import MaskDecoder
 from segcompress.errors import DataError, UsageError
+from segcompress.fileio import atomic_write
 from segcompress.viz import colorize, overlay, plot_comparison
 
 __all__ = [
@@ -151,7 +152,8 @@ def save_mask(ids: np.ndarray, classes: ClassTable, path: Path) -> None:
     palette = np.zeros((256, 3), dtype=np.uint8)
     palette[: classes.num_classes] = np.array(classes.palette(), dtype=np.uint8)
     img.putpalette(palette.ravel().tolist())
-    img.save(path)
+    with atomic_write(path, "mask") as fh:
+        img.save(fh, format="PNG")
 
 
 def predict_files(
@@ -176,7 +178,8 @@ def predict_files(
         written.append(out / f"{path.stem}.png")
         if with_overlay:
             color = colorize(ids, classes)
-            Image.fromarray(overlay(image, color, alpha)).save(out / f"{path.stem}_overlay.png")
+            with atomic_write(out / f"{path.stem}_overlay.png", "overlay") as fh:
+                Image.fromarray(overlay(image, color, alpha)).save(fh, format="PNG")
             written.append(out / f"{path.stem}_overlay.png")
         if truth is not None:
             gt_path = truth.find(path)
