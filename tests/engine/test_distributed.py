@@ -32,7 +32,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, out: str, port: int) -> None:
+def _as_rank(rank: int, port: int) -> None:
+    """The environment torchrun would give this process, one CPU thread."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -41,6 +42,10 @@ def _worker(rank: int, out: str, port: int) -> None:
         LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
+
+
+def _worker(rank: int, out: str, port: int) -> None:
+    _as_rank(rank, port)
     info = init_distributed(torch.device("cpu"))
     try:
         cfg = tiny_config(Path(out), epochs=1, samples=0)
@@ -108,14 +113,7 @@ def _distill_config(out: Path, data: Path, teacher: Path, batch: int) -> TrainCo
 
 
 def _distill_worker(rank: int, out: str, port: int, data: str, teacher: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(WORLD),
-        LOCAL_RANK=str(rank),
-    )
-    torch.set_num_threads(1)
+    _as_rank(rank, port)
     train_run(_distill_config(Path(out), Path(data), Path(teacher), batch=2))
 
 
