@@ -10,8 +10,8 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
   candidate (CWD, DIST, pixel KD at T = 1, CWD + DIST, with CutMix or ClassMix, with a
   multi-scale teacher), distilled from the teacher trained with scale/crop.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
-  from teachers trained with and without it (one seed each), and the headline rows over three
-  seeds: both students at 24 epochs.
+  from teachers trained with and without it (one seed each), at 48 epochs (one seed: is 24
+  converged?), and the headline rows over three seeds: both students at 24 epochs.
 
 The recipe is ``benchmarks/configs/idd_lite_patient.yaml`` (96x128, batch 8, AdamW, FP32).
 Prints the tables and writes ``benchmarks/results/kd_patience.json`` and the gain-against-
@@ -38,7 +38,7 @@ RESULTS = HERE / "results" / "kd_patience.json"
 FIGURE = HERE.parent / "docs" / "kd_patience.png"
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "idd20k_lite"
 HOLDOUT = HERE / "splits" / "idd_lite_holdout.txt"
-LONG, SHORT = 24, 6
+LONG, SHORT, LONGER = 24, 6, 48
 NO_SCALE = ("--aug-scale", "1,1")
 TEACHER = Row("teacher", "teacher")  # the recipe's 24 epochs, like the long student rows
 TEACHER_NO_SCALE = Row("teacher", "teacher", flags=NO_SCALE)
@@ -74,7 +74,8 @@ def headline_rows() -> list[Row]:
 
 
 def final_rows() -> list[Row]:
-    """What the gain depends on (one seed), then the headline rows."""
+    """What the gain depends on (one seed), then the headline rows; twice the long schedule
+    checks that 24 epochs is converged (scratch and the recipe, one seed)."""
     kd, flags = RECIPE
     rows = []
     for epochs in (SHORT, LONG):
@@ -82,6 +83,7 @@ def final_rows() -> list[Row]:
             rows.append(_student("student_s", (), scale, epochs))
             for teacher in (TEACHER, TEACHER_NO_SCALE):
                 rows.append(_student("student_s", kd, flags + scale, epochs, teacher=teacher.name))
+    rows += [_student("student_s", (), (), LONGER), _student("student_s", kd, flags, LONGER)]
     return list(dict.fromkeys(headline_rows() + rows))
 
 

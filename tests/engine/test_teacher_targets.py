@@ -183,3 +183,40 @@ def test_targets_of_other_frames_are_refused(lite, tmp_path):
     train.pairs = train.pairs[1:]
     with pytest.raises(DataError, match="other frames"):
         CachedTeacherDataset(train, targets)
+
+
+def test_runs_building_one_cache_at_once_build_it_once(lite, tmp_path):
+    """Two lanes distilling from one teacher start together: one builds, the other waits and
+    reads; a temporary file left by a killed build is cleared first."""
+    import threading
+    import time
+
+    teacher = Pointwise()
+    calls: list[int] = []
+
+    def slow(module, args):
+        calls.append(1)
+        time.sleep(0.05)
+
+    teacher.register_forward_pre_hook(slow)
+    teacher_file = tmp_path / "teacher.pt"
+    teacher_file.write_bytes(b"weights")
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(_build(lite, teacher, tmp_path, teacher_file))
+        )
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 and results[0].directory == results[1].directory
+    assert len(calls) == 2  # one batch of 9 images and its mirror: built once
+    torch.testing.assert_close(results[0][3], results[1][3])
+    stale = results[0].directory / "logits.npy.tmp999"
+    stale.write_bytes(b"half")
+    (results[0].directory / "index.json").unlink()  # as if that build had been killed
+    _build(lite, teacher, tmp_path, teacher_file)
+    assert not stale.exists() and len(calls) == 4

@@ -14,7 +14,8 @@ teacher a small ensemble of itself at no cost per step. They are stored as float
 memory-mapped array ``[N, C, H / stride, W / stride]`` in the cache folder (never all in RAM),
 keyed by the teacher file's SHA-256, :data:`TARGETS_VERSION`, the image size, the options and
 the training frames, so a retrained teacher or a changed transform computes anew. Under DDP
-rank 0 builds the cache and the other ranks wait for it.
+rank 0 builds the cache and the other ranks wait for it; separate runs building the same cache
+at once take turns through a file lock, so it is built once.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
@@ -207,25 +209,39 @@ def teacher_targets(
     key = json.loads(json.dumps(_cache_key(files, dataset, options, str(amp_dtype))))
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     directory = (cache_dir or default_cache_dir()) / "teacher-targets" / digest
-    if (directory / "index.json").is_file():
-        targets = TeacherTargets(directory)
-        if targets.index.get("key") == key:
-            return targets
-    if not build:
+    found = _complete(directory, key)
+    if found is not None or not build:
+        return found
+    directory.mkdir(parents=True, exist_ok=True)
+    # Two runs of one teacher starting together (parallel lanes): one builds, the other waits
+    # for it and then reads what it built.
+    with FileLock(directory / ".lock"):
+        found = _complete(directory, key)
+        if found is not None:
+            return found
+        for stale in directory.glob("logits.npy.tmp*"):  # left by a killed build
+            stale.unlink()
+        keys = [p.key for p in dataset.pairs]
+        return build_teacher_targets(
+            directory,
+            teacher,
+            dataset,
+            keys,
+            options,
+            key,
+            device=device,
+            amp_dtype=amp_dtype,
+            batch=batch,
+            progress=progress,
+        )
+
+
+def _complete(directory: Path, key: dict[str, Any]) -> TeacherTargets | None:
+    """The cache in ``directory`` when it is complete and made for ``key``."""
+    if not (directory / "index.json").is_file():
         return None
-    keys = [p.key for p in dataset.pairs]
-    return build_teacher_targets(
-        directory,
-        teacher,
-        dataset,
-        keys,
-        options,
-        key,
-        device=device,
-        amp_dtype=amp_dtype,
-        batch=batch,
-        progress=progress,
-    )
+    targets = TeacherTargets(directory)
+    return targets if targets.index.get("key") == key else None
 
 
 class CachedTeacherDataset(Dataset):
