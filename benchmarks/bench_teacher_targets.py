@@ -31,6 +31,7 @@ from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from segcompress.engine.teacher_targets import (
     CachedTeacherDataset,
     TargetOptions,
+    TrainingFrames,
     target_fidelity,
     teacher_targets,
 )
@@ -85,7 +86,7 @@ def main() -> None:
             for jitter in (0.0, 0.3):
                 augment = AugmentConfig(brightness=jitter, contrast=jitter, saturation=jitter)
                 train = load_split(args.data, "train", train=True, augment=augment, **common)
-                data = CachedTeacherDataset(train.subset(indices), targets)
+                data = CachedTeacherDataset(TrainingFrames(train.subset(indices)), targets)
                 torch.manual_seed(0)
                 fidelity = target_fidelity(teacher, data, list(range(len(indices))) * args.draws)
                 rows.append(

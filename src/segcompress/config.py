@@ -52,6 +52,7 @@ class DataConfig:
     image_suffix: str = ""
     mask_suffix: str = ""
     holdout: str | None = None
+    unlabeled: list[str] = field(default_factory=list)  # folders of frames without masks
     mask_kind: str | None = None  # index or rgb; None: detected
     img_size: tuple[int, int] = (128, 128)
     train_split: str = "train"
@@ -393,6 +394,13 @@ def validate_config(cfg: TrainConfig, source: str = "config") -> None:
         "distill.kd",
         f"{', '.join(LOGIT_TERMS)} with an ensemble of teachers (it has no features)",
         kd.kd,
+    )
+    need(
+        not cfg.data.unlabeled or (kd.teacher is not None and kd.precompute_teacher),
+        "data.unlabeled",
+        "empty without distill.teacher and distill.precompute_teacher (unlabelled frames learn "
+        "from cached teacher targets only)",
+        cfg.data.unlabeled,
     )
     if kd.precompute_teacher:
         need(

@@ -395,3 +395,30 @@ def test_distill_from_an_ensemble_of_teachers(trained, tmp_path, monkeypatch, ca
     state = load_checkpoint(tmp_path / "kd" / "last.pt")
     assert len(state["provenance"]["teacher_sha256"]) == 2
     assert len(list((tmp_path / "cache" / "teacher-targets").iterdir())) == 1
+
+
+def test_distill_with_unlabelled_frames(trained, tmp_path, monkeypatch, capsys):
+    """Frames without masks join distillation through the cached targets; the run says how
+    many of each it used; without cached targets, or in `train`, they are refused."""
+    data, out = trained
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))
+    frames = tmp_path / "frames"
+    for i, image in enumerate(sorted((data / "val" / "images").glob("*.jpg"))):
+        (frames / f"drive{i}").mkdir(parents=True)
+        (frames / f"drive{i}" / image.name).write_bytes(image.read_bytes())
+    common = ["--teacher", out / "best.pt", "--data", data, *SMALL, "--epochs", "1"]
+    extra = ["--unlabeled", frames, "--kd", "cwd"]
+    assert run("distill", *common, *extra, "--out", tmp_path / "live") == 2
+    assert "data.unlabeled" in capsys.readouterr().err
+    assert run("train", "--data", data, *SMALL, "--unlabeled", frames, "--out", tmp_path / "t") == 2
+    capsys.readouterr()
+    assert run("distill", *common, *extra, "--precompute-teacher", "--out", tmp_path / "kd") == 0
+    assert "4 labelled and 2 unlabelled training frames" in capsys.readouterr().out
+    (target,) = (tmp_path / "cache" / "teacher-targets").iterdir()
+    import json
+
+    keys = json.loads((target / "index.json").read_text())["keys"]
+    assert len(keys) == 6 and sum(k.startswith("unlabeled0/") for k in keys) == 2
+    state = load_checkpoint(tmp_path / "kd" / "last.pt")
+    assert state["step"] == 1  # 6 frames, batch 4, the last partial batch dropped
+    assert state["config"]["data"]["unlabeled"] == [str(frames)]

@@ -16,6 +16,7 @@ from segcompress.data.dataset import load_split
 from segcompress.engine.teacher_targets import (
     CachedTeacherDataset,
     TargetOptions,
+    TrainingFrames,
     target_fidelity,
     teacher_logits,
     teacher_targets,
@@ -110,7 +111,7 @@ def test_warped_targets_match_the_teacher_on_the_augmented_image(lite, tmp_path,
     flip, the cached logits warped like the image equal the live teacher on that image."""
     teacher = Pointwise()
     targets = _build(lite, teacher, tmp_path, stride=stride)
-    data = CachedTeacherDataset(_train_set(lite), targets)
+    data = CachedTeacherDataset(TrainingFrames(_train_set(lite)), targets)
     torch.manual_seed(0)
     fidelity = target_fidelity(teacher, data, list(range(9)) * 4)
     # Differences left: uint8 rounding of the resized image, the image's antialiasing filter
@@ -121,7 +122,7 @@ def test_warped_targets_match_the_teacher_on_the_augmented_image(lite, tmp_path,
 
 def test_fidelity_detects_targets_that_do_not_follow_the_flip(lite, tmp_path, monkeypatch):
     teacher = Pointwise()
-    data = CachedTeacherDataset(_train_set(lite), _build(lite, teacher, tmp_path))
+    data = CachedTeacherDataset(TrainingFrames(_train_set(lite)), _build(lite, teacher, tmp_path))
     import segcompress.data.transforms as transforms
 
     original = transforms.warp_targets
@@ -139,13 +140,14 @@ def test_fidelity_detects_targets_that_do_not_follow_the_flip(lite, tmp_path, mo
 def test_padding_is_ignored_in_the_mask_and_zero_in_the_targets(lite, tmp_path):
     teacher = Pointwise()
     data = CachedTeacherDataset(
-        _train_set(lite, AugmentConfig(scale=(0.5, 0.5), hflip=0.0)),
+        TrainingFrames(_train_set(lite, AugmentConfig(scale=(0.5, 0.5), hflip=0.0))),
         _build(lite, teacher, tmp_path),
     )
-    image, (mask, logits) = data[0]
+    image, (mask, logits, valid) = data[0]
     assert image.shape == (3, *SIZE) and mask.shape == SIZE and logits.shape == (7, *SIZE)
     padded = mask == 255
     assert 0.6 < padded.float().mean() < 0.9  # a half-size image fills a quarter of the crop
+    assert torch.equal(valid, ~padded)  # distillation learns where the labels are
     rows, cols = (~padded).nonzero(as_tuple=True)
     far = torch.ones_like(padded)  # padding more than one pixel away from the image
     far[max(0, rows.min() - 1) : rows.max() + 2, max(0, cols.min() - 1) : cols.max() + 2] = False
@@ -182,7 +184,7 @@ def test_targets_of_other_frames_are_refused(lite, tmp_path):
     train = _train_set(lite)
     train.pairs = train.pairs[1:]
     with pytest.raises(DataError, match="other frames"):
-        CachedTeacherDataset(train, targets)
+        CachedTeacherDataset(TrainingFrames(train), targets)
 
 
 def test_runs_building_one_cache_at_once_build_it_once(lite, tmp_path):
@@ -220,3 +222,34 @@ def test_runs_building_one_cache_at_once_build_it_once(lite, tmp_path):
     (results[0].directory / "index.json").unlink()  # as if that build had been killed
     _build(lite, teacher, tmp_path, teacher_file)
     assert not stale.exists() and len(calls) == 4
+
+
+def test_unlabelled_frames_learn_from_the_teacher_where_the_image_is(lite, tmp_path):
+    from segcompress.data.unlabeled import UnlabeledDataset, list_unlabeled
+
+    frames_dir = tmp_path / "frames"
+    (frames_dir / "cam1").mkdir(parents=True)
+    for i in range(3):
+        src = lite / "leftImg8bit" / "train" / "0" / f"{i:06d}_image.jpg"
+        (frames_dir / "cam1" / f"f{i}.jpg").write_bytes(src.read_bytes())
+    pairs = list_unlabeled([frames_dir])
+    classes = _clean_set(lite).classes
+    clean = TrainingFrames(_clean_set(lite), UnlabeledDataset(pairs, classes, SIZE, train=False))
+    teacher = Pointwise()
+    teacher_file = tmp_path / "teacher.pt"
+    teacher_file.write_bytes(b"weights")
+    targets = teacher_targets(
+        teacher_file, teacher, clean, TargetOptions(), cache_dir=tmp_path / "c", device="cpu"
+    )
+    assert len(targets) == 12 and targets.keys[9:] == [f"unlabeled0/cam1/f{i}" for i in range(3)]
+    half = AugmentConfig(scale=(0.5, 0.5), hflip=0.0, brightness=0, contrast=0, saturation=0)
+    unlabelled = UnlabeledDataset(pairs, classes, SIZE, train=True, augment=half)
+    data = CachedTeacherDataset(TrainingFrames(_train_set(lite, half), unlabelled), targets)
+    torch.manual_seed(0)
+    image, (mask, logits, valid) = data[10]
+    assert (mask == classes.ignore_index).all()  # no labels: the task loss learns nothing here
+    assert 0.1 < valid.float().mean() < 0.4  # the half-size image, not the padding
+    with torch.no_grad():
+        live = teacher(image[None])[0]
+    agree = (live.argmax(0) == logits.argmax(0))[valid].float().mean()
+    assert agree > 0.98  # the targets of this very frame, warped like it

@@ -511,3 +511,25 @@ def test_distillation_loss_checks_its_arguments():
         DistillationLoss(CrossEntropyLoss(), lambda_dist=1.0, dist_beta=0.0, dist_gamma=0.0)
     with pytest.raises(UsageError, match="'logits'"):
         DistillationLoss(CrossEntropyLoss())({"enc1": torch.zeros(1)}, torch.zeros(1), None)
+
+
+def test_a_validity_map_lets_unlabelled_pixels_learn_from_the_teacher():
+    """On an unlabelled frame (mask all ignore) the task loss is zero and the logit terms
+    learn from the pixels ``kd_valid`` marks, not from the labels."""
+    torch.manual_seed(0)
+    student, teacher = torch.randn(2, 5, 6, 7), torch.randn(2, 5, 6, 7)
+    unlabelled = torch.full((2, 6, 7), 255)
+    valid = torch.ones(2, 6, 7, dtype=torch.bool)
+    valid[:, :, 5:] = False  # padding
+    loss = DistillationLoss(
+        build_segmentation_loss(ignore_index=255), lambda_kd=1.0, lambda_cwd=1.0, lambda_dist=1.0
+    )
+    _, without = loss(student, teacher, unlabelled)
+    total, parts = loss(student, teacher, unlabelled, kd_valid=valid)
+    assert float(parts["task"]) == 0.0 and float(without["kd"]) == 0.0
+    labelled_like = torch.where(valid, 0, 255)
+    for term, module in (("kd", loss.kd), ("cwd", loss.cwd), ("dist", loss.dist)):
+        expected = module(student, teacher, labelled_like)
+        assert float(parts[term]) > 0
+        torch.testing.assert_close(parts[term], expected.detach())
+    torch.testing.assert_close(total, parts["kd"] + parts["cwd"] + parts["dist"])

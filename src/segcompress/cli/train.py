@@ -161,6 +161,14 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         help="random scale range before the crop (augment.scale), e.g. 0.5,2; 1,1: off",
     )
     data.add_argument(
+        "--unlabeled",
+        dest="data.unlabeled",
+        nargs="+",
+        metavar="DIR",
+        help="distill: folders of frames without masks (searched recursively), learnt from "
+        "the teacher's cached targets alone",
+    )
+    data.add_argument(
         "--mix",
         dest="augment.mix",
         choices=("none", "cutmix", "classmix"),

@@ -175,10 +175,12 @@ def _check_batch(images: Tensor, masks: Tensor, logits: Tensor | None = None) ->
 class MixCollate:
     """A DataLoader ``collate_fn``: ``default_collate`` then :class:`BatchMix`.
 
-    A batch item is ``(image, mask)`` or ``(image, (mask, logits))``; the result has the same
-    structure (and container types) as ``default_collate``'s. A plain class, not a closure, so it
-    pickles into DataLoader worker processes. In workers the RNG is the worker's own, which the
-    DataLoader seeds from the main process's RNG when an epoch's iterator starts.
+    A batch item is ``(image, mask)`` or ``(image, (mask, *per-pixel targets))`` (e.g. cached
+    teacher logits and a validity map); every target is mixed with the mask's plan, and the
+    result has the same structure (and container types) as ``default_collate``'s. A plain class,
+    not a closure, so it pickles into DataLoader worker processes. In workers the RNG is the
+    worker's own, which the DataLoader seeds from the main process's RNG when an epoch's
+    iterator starts.
     """
 
     def __init__(self, mix: BatchMix) -> None:
@@ -195,6 +197,8 @@ class MixCollate:
         if isinstance(target, Tensor):
             images, masks, _ = self.mix(images, target)
             return type(collated)([images, masks])
-        masks, logits = target
-        images, masks, logits = self.mix(images, masks, logits)
-        return type(collated)([images, type(target)([masks, logits])])
+        masks, *others = target
+        _check_batch(images, masks, others[0] if others else None)
+        plan = self.mix.plan(images, masks)
+        mixed = [apply_mix(t, plan) for t in (masks, *others)]
+        return type(collated)([apply_mix(images, plan), type(target)(mixed)])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
@@ -114,19 +115,26 @@ def _crop(t: torch.Tensor, top: int, left: int, size: tuple[int, int], fill: flo
 def warp_targets(targets: torch.Tensor, geometry: Geometry, crop: tuple[int, int]) -> torch.Tensor:
     """Apply a sample's geometry to teacher targets [C, h, w] stored at any resolution.
 
-    One ``roi_align`` samples the crop window straight from the stored map: bilinear at the
-    crop's pixel centres when enlarging, averaged over each output pixel's footprint when
-    shrinking, so a map stored at a fraction of the image size is enlarged in the same step
-    instead of being materialised at the scaled size first. Outside the image it is 0 (those
-    pixels are padding and carry the ignore index in the mask).
+    Shrinking uses the image's own filter (bilinear with antialiasing) to the scaled size, then
+    the crop. Enlarging samples the crop window straight from the stored map with one
+    ``roi_align`` (bilinear at the crop's pixel centres, as the image's resize), so a map stored
+    at a fraction of the image size is never materialised at the scaled size. Outside the image
+    it is 0 (those pixels are padding and carry the ignore index in the mask).
     """
     from torchvision.ops import roi_align
 
     (sh, sw), (h, w) = geometry.scaled, crop
-    fy, fx = targets.shape[-2] / sh, targets.shape[-1] / sw
-    y0, x0 = geometry.top * fy, geometry.left * fx
-    box = torch.tensor([[0.0, x0, y0, x0 + w * fx, y0 + h * fy]])
-    out = roi_align(targets[None].float(), box, (h, w), 1.0, -1, aligned=True)[0]
+    th, tw = targets.shape[-2:]
+    if sh <= th and sw <= tw:
+        out = targets.float()
+        if (sh, sw) != (th, tw):
+            out = F.interpolate(out[None], size=(sh, sw), mode="bilinear", antialias=True)[0]
+        out = _crop(out, geometry.top, geometry.left, crop, 0.0)
+    else:
+        fy, fx = th / sh, tw / sw
+        y0, x0 = geometry.top * fy, geometry.left * fx
+        box = torch.tensor([[0.0, x0, y0, x0 + w * fx, y0 + h * fy]])
+        out = roi_align(targets[None].float(), box, (h, w), 1.0, -1, aligned=True)[0]
     return out.flip(-1) if geometry.flip else out
 
 

@@ -90,12 +90,14 @@ class DistillObjective(nn.Module):
         return super()._apply(fn, recurse)
 
     def forward(
-        self, images: Tensor, target: Tensor | tuple[Tensor, Tensor]
+        self, images: Tensor, target: Tensor | tuple[Tensor, Tensor, Tensor]
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """``target`` is the masks, or (masks, the teacher's cached logits for ``images``)."""
+        """``target`` is the masks, or (masks, the teacher's cached logits for ``images``, the
+        pixels the distillation terms learn from)."""
         student = self.model(images, return_features=True)
+        valid = None
         if isinstance(target, (tuple, list)):
-            masks, logits = target
+            masks, logits, valid = target
             teacher: dict[str, Tensor] = {"logits": logits.float()}
         else:
             masks = target
@@ -103,7 +105,7 @@ class DistillObjective(nn.Module):
             if self.criterion.uses_teacher:
                 with torch.no_grad():
                     teacher = self.teacher(images, return_features=True)
-        total, parts = self.criterion(student, teacher, masks)
+        total, parts = self.criterion(student, teacher, masks, kd_valid=valid)
         parts.pop("total", None)
         if self.deep_supervision:
             task = self.criterion.task_loss

@@ -25,6 +25,7 @@ from segcompress.config import (
 from segcompress.data import MEAN, STD, DataSpec, load_split
 from segcompress.data.classes import ClassTable
 from segcompress.data.dataset import SegmentationDataset
+from segcompress.data.unlabeled import UnlabeledDataset, list_unlabeled
 from segcompress.engine.checkpoint import (
     checkpoint_classes,
     load_checkpoint,
@@ -47,6 +48,7 @@ from segcompress.engine.signals import GracefulStop, RunInterrupted
 from segcompress.engine.teacher_targets import (
     CachedTeacherDataset,
     TargetOptions,
+    TrainingFrames,
     teacher_targets,
 )
 from segcompress.engine.trainer import (
@@ -207,6 +209,17 @@ def _build_objective(cfg: TrainConfig, classes: ClassTable, spec: DataSpec) -> t
     return DistillObjective(model, teacher, kd_loss, aux_weight=lc.aux)
 
 
+def _unlabelled(cfg: TrainConfig, classes: ClassTable, train: bool) -> UnlabeledDataset | None:
+    """The ``data.unlabeled`` frames, augmented like the training split when ``train``."""
+    d = cfg.data
+    if not d.unlabeled:
+        return None
+    pairs = list_unlabeled(d.unlabeled, d.skip_bad)
+    return UnlabeledDataset(
+        pairs, classes, d.img_size, train=train, augment=cfg.augment, skip_bad=d.skip_bad
+    )
+
+
 def _with_teacher_targets(
     cfg: TrainConfig,
     spec: DataSpec,
@@ -215,12 +228,21 @@ def _with_teacher_targets(
     device: torch.device,
     info: DistInfo,
 ) -> CachedTeacherDataset:
-    """The training split paired with the teacher's cached targets (see teacher_targets).
-
-    Rank 0 builds the cache while the other ranks wait, then every rank maps the same file.
-    """
+    """The training frames (split, then unlabelled frames) paired with the teacher's cached
+    targets (see teacher_targets). Rank 0 builds the cache while the other ranks wait, then
+    every rank maps the same file."""
     d, kd = cfg.data, cfg.distill
-    clean = load_split(spec, d.train_split, img_size=d.img_size, train=False, skip_bad=d.skip_bad)
+    clean_split = load_split(
+        spec, d.train_split, img_size=d.img_size, train=False, skip_bad=d.skip_bad
+    )
+    classes = train_set.classes
+    clean = TrainingFrames(clean_split, _unlabelled(cfg, classes, train=False))
+    frames = TrainingFrames(train_set, _unlabelled(cfg, classes, train=True))
+    if info.is_main and d.unlabeled:
+        print(
+            f"distill: {len(train_set)} labelled and {len(frames) - len(train_set)} unlabelled "
+            f"training frames ({', '.join(d.unlabeled)})"
+        )
     # BatchNorm folded into the convolutions: the same logits up to rounding, computed faster.
     teacher = fuse(objective.teacher).to(device, memory_format=torch.channels_last)
     options = TargetOptions(tuple(kd.tta_scales), kd.tta_flip, kd.target_stride)
@@ -239,7 +261,7 @@ def _with_teacher_targets(
         targets = teacher_targets(files, teacher, clean, options, build=False, **common)
     if targets is None:
         raise DataError("teacher targets: rank 0 built none; check its log for the error")
-    return CachedTeacherDataset(train_set, targets)
+    return CachedTeacherDataset(frames, targets)
 
 
 def _check_resumed_teacher(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from segcompress.data.cache import default_cache_dir
 from segcompress.data.dataset import SegmentationDataset, to_tensors
+from segcompress.data.unlabeled import UnlabeledDataset
 from segcompress.engine.evaluate import autocast
 from segcompress.errors import DataError
 from segcompress.fileio import atomic_write_bytes, file_sha256, replace_atomic
@@ -47,6 +48,7 @@ __all__ = [
     "CachedTeacherDataset",
     "TargetOptions",
     "TeacherTargets",
+    "TrainingFrames",
     "build_teacher_targets",
     "target_fidelity",
     "teacher_logits",
@@ -167,7 +169,7 @@ def build_teacher_targets(
 
 def _cache_key(
     teacher_files: Sequence[str | Path],
-    dataset: SegmentationDataset,
+    dataset: SegmentationDataset | TrainingFrames,
     options: TargetOptions,
     amp: str,
 ) -> dict[str, Any]:
@@ -188,7 +190,7 @@ def _cache_key(
 def teacher_targets(
     teacher_files: str | Path | Sequence[str | Path],
     teacher: nn.Module,
-    dataset: SegmentationDataset,
+    dataset: SegmentationDataset | TrainingFrames,
     options: TargetOptions,
     *,
     cache_dir: Path | None = None,
@@ -244,34 +246,80 @@ def _complete(directory: Path, key: dict[str, Any]) -> TeacherTargets | None:
     return targets if targets.index.get("key") == key else None
 
 
-class CachedTeacherDataset(Dataset):
-    """A training split whose targets are ``(mask, teacher logits)`` warped like the image.
+class TrainingFrames(Dataset):
+    """The frames a cache covers, in its order: the labelled split, then unlabelled frames.
 
     Args:
-        base: the training split (with its random augmentation).
+        labelled: the training split.
+        unlabelled: frames without masks (``data.unlabeled``), or None.
+    """
+
+    def __init__(
+        self, labelled: SegmentationDataset, unlabelled: UnlabeledDataset | None = None
+    ) -> None:
+        self.parts: list[SegmentationDataset | UnlabeledDataset] = [labelled]
+        if unlabelled is not None and len(unlabelled):
+            self.parts.append(unlabelled)
+        self.labelled = labelled
+        self.pairs = [p for part in self.parts for p in part.pairs]
+        self.size = labelled.size
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def locate(self, index: int) -> tuple[SegmentationDataset | UnlabeledDataset, int]:
+        """The part holding frame ``index`` and the frame's index in it."""
+        for part in self.parts:
+            if index < len(part):
+                return part, index
+            index -= len(part)
+        raise IndexError(index)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        part, i = self.locate(index)
+        return part[i]
+
+
+class CachedTeacherDataset(Dataset):
+    """Training frames whose targets are ``(mask, teacher logits, valid)``, all warped like the
+    image; ``valid`` marks the pixels the distillation terms learn from.
+
+    On a labelled frame ``valid`` is the labelled pixels (``mask != ignore``); on an unlabelled
+    frame the mask is the ignore index everywhere (the task loss skips it) and ``valid`` is the
+    image, without the padding a random crop may add.
+
+    Args:
+        frames: the (augmenting) training frames, labelled then unlabelled.
         targets: :func:`teacher_targets` of the same frames, in the same order.
     """
 
-    def __init__(self, base: SegmentationDataset, targets: TeacherTargets) -> None:
-        if [p.key for p in base.pairs] != targets.keys:
+    def __init__(self, frames: TrainingFrames, targets: TeacherTargets) -> None:
+        if [p.key for p in frames.pairs] != targets.keys:
             raise DataError(
                 f"{targets.directory}: teacher targets were made for other frames than the "
                 "training split's; delete that folder to rebuild them"
             )
-        self.base = base
+        self.frames = frames
+        self.base = frames.labelled
         self.targets = targets
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(self.frames)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        i, image, ids = self.base.load_good(index)
+    def __getitem__(self, index: int) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        part, i = self.frames.locate(index)
+        offset = index - i
+        i, image, ids = part.load_good(i)
         image_t, mask_t = to_tensors(image, ids)
-        image_t, mask_t, logits = self.base.transform(image_t, mask_t, self.targets[i])
-        return image_t, (mask_t, logits)
+        image_t, mask_t, logits = part.transform(image_t, mask_t, self.targets[offset + i])
+        ignore = self.base.classes.ignore_index
+        valid = mask_t != ignore
+        if part is not self.base:  # unlabelled: the teacher is the only target
+            mask_t = torch.full_like(mask_t, ignore)
+        return image_t, (mask_t, logits, valid)
 
-    def __getattr__(self, name: str):  # classes, format, describe() ... of the base set
-        if name in ("base", "targets"):
+    def __getattr__(self, name: str):  # classes, format, describe() ... of the labelled split
+        if name in ("frames", "base", "targets"):
             raise AttributeError(name)
         return getattr(self.base, name)
 
@@ -289,11 +337,9 @@ def target_fidelity(
     teacher.eval()
     agree = kl = 0.0
     pixels = 0
-    ignore = dataset.base.classes.ignore_index
     for i in indices:
-        image, (mask, cached) = dataset[i]
+        image, (_, cached, valid) = dataset[i]
         live = _logits(teacher(image[None]))[0].float()
-        valid = mask != ignore
         agree += float((live.argmax(0) == cached.argmax(0))[valid].sum())
         log_live, log_cached = F.log_softmax(live, 0), F.log_softmax(cached, 0)
         kl += float((log_live.exp() * (log_live - log_cached)).sum(0)[valid].sum())

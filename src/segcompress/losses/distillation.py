@@ -401,6 +401,7 @@ class DistillationLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.task_loss = task_loss
+        self.ignore_index = ignore_index
         self.weights = {
             "kd": lambda_kd,
             "cwd": lambda_cwd,
@@ -440,8 +441,13 @@ class DistillationLoss(nn.Module):
         student_out: Tensor | Mapping[str, Tensor],
         teacher_out: Tensor | Mapping[str, Tensor],
         target: Tensor,
+        kd_valid: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Total loss and detached parts ``task``, ``kd``, ... and ``total`` (for logging)."""
+        """Total loss and detached parts ``task``, ``kd``, ... and ``total`` (for logging).
+
+        ``kd_valid`` (bool [N, H, W]): the pixels the logit terms learn from, e.g. every pixel
+        of an unlabelled frame; by default the labelled ones (``target != ignore_index``).
+        """
         student = _as_outputs(student_out, "student")
         s_logits = student["logits"]
         # Without a term (``kd: []``) the teacher is not run, and nothing reads its outputs.
@@ -454,10 +460,15 @@ class DistillationLoss(nn.Module):
         else:
             total = self.task_loss(s_logits, target)
         parts["task"] = total.detach()
+        # The logit terms mask pixels by their target's ignore index; a validity map becomes
+        # such a target.
+        kd_target = target
+        if kd_valid is not None:
+            kd_target = torch.where(kd_valid, 0, self.ignore_index).to(target.dtype)
         terms = {
-            "kd": lambda: self.kd(s_logits, t_logits, target),
-            "cwd": lambda: self.cwd(s_logits, t_logits, target),
-            "dist": lambda: self.dist(s_logits, t_logits, target),
+            "kd": lambda: self.kd(s_logits, t_logits, kd_target),
+            "cwd": lambda: self.cwd(s_logits, t_logits, kd_target),
+            "dist": lambda: self.dist(s_logits, t_logits, kd_target),
             "feat": lambda: self.feat(student, teacher),
             "at": lambda: self.at(student, teacher),
         }
