@@ -9,6 +9,8 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
 - ``select``: ``student_s`` at 24 epochs with random scale/crop, one seed: scratch and each
   candidate (CWD, DIST, pixel KD at T = 1, CWD + DIST, with CutMix or ClassMix, with a
   multi-scale teacher), distilled from the teacher trained with scale/crop.
+- ``unlabeled``: the recipe with IDD-Lite's 404 test frames as unlabelled frames (their labels
+  are not public), three seeds, beside scratch and the recipe on the training split alone.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
   from teachers trained with and without it (one seed each), at 48 epochs (one seed: is 24
   converged?), and the headline rows over three seeds: both students at 24 epochs.
@@ -64,6 +66,13 @@ def select_rows() -> list[Row]:
     return rows + [_student("student_s", kd, flags, LONG) for kd, flags in CANDIDATES]
 
 
+def unlabelled_rows(data: Path) -> list[Row]:
+    """The recipe with IDD-Lite's 404 test frames (no public labels) as unlabelled frames."""
+    kd, flags = RECIPE
+    test = ("--unlabeled", str(data / "leftImg8bit" / "test"))
+    return [_student("student_s", kd, flags + test, LONG)]
+
+
 def headline_rows() -> list[Row]:
     """The rows measured over every seed: both students, scratch and the recipe, 24 epochs."""
     kd, flags = RECIPE
@@ -88,10 +97,12 @@ def final_rows() -> list[Row]:
 
 
 class PatienceSuite(Suite):
-    """Headline rows over every seed (but while selecting), the rest over the first."""
+    """Headline and unlabelled-frame rows over every seed (but while selecting), the rest over
+    the first."""
 
     def seeds_of(self, row: Row) -> list[int]:
-        if row in headline_rows() and self.args.stage != "select":
+        every = headline_rows() + unlabelled_rows(Path(self.data))
+        if row in every and self.args.stage != "select":
             return self.args.seeds
         return self.args.seeds[:1]
 
@@ -194,7 +205,9 @@ def plot(table: list[dict[str, Any]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
-    parser.add_argument("--stage", choices=("scratch", "select", "final"), required=True)
+    parser.add_argument(
+        "--stage", choices=("scratch", "select", "final", "unlabeled"), required=True
+    )
     add_arguments(parser, "runs/bench/patient", str(HERE / "configs" / "idd_lite_patient.yaml"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--figure", type=Path, default=FIGURE)
@@ -206,6 +219,8 @@ def main() -> None:
     suite = PatienceSuite(args, str(args.data), ["--holdout", str(HOLDOUT)])
     rows = select_rows() if args.stage == "select" else final_rows()
     teachers = [TEACHER] if args.stage == "select" else [TEACHER, TEACHER_NO_SCALE]
+    if args.stage == "unlabeled":  # issue 15: what the test frames add, against train only
+        rows, teachers = headline_rows()[:2] + unlabelled_rows(args.data), [TEACHER]
     if args.stage == "scratch":  # rows that need no teacher, e.g. while the teachers train
         rows, teachers = [r for r in final_rows() if not r.kd], []
     records = suite.run(teachers, rows)

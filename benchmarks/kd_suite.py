@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -67,10 +68,8 @@ class Row:
 
     @property
     def slug(self) -> str:
-        slug = self.name.replace(" + ", "-").replace(", ", "-").replace(" ", "-")
-        for char in "+(),=":
-            slug = slug.replace(char, "-" if char in "+,=" else "")
-        return slug
+        """The name as a folder name: every run of other characters becomes one ``-``."""
+        return re.sub(r"[^A-Za-z0-9_]+", "-", self.name.replace(" + ", "-")).strip("-")
 
 
 def student_rows(student: str, methods: list[tuple[str, ...]]) -> list[Row]:

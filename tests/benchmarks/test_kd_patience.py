@@ -50,7 +50,7 @@ def test_gains_are_against_the_matching_scratch_row(patience: ModuleType) -> Non
 def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleType) -> None:
     args = argparse.Namespace(seeds=[0, 1, 2], stage="final")
     suite = patience.PatienceSuite.__new__(patience.PatienceSuite)
-    suite.args = args
+    suite.args, suite.data = args, "idd20k_lite"
     head, other = patience.headline_rows()[0], patience.final_rows()[-1]
     assert suite.seeds_of(head) == [0, 1, 2] and suite.seeds_of(other) == [0]
     args.stage = "select"
