@@ -97,9 +97,8 @@ def main() -> None:
         / recipe_wall(per_epoch["scratch"]),
         "live teacher": recipe_wall(per_epoch["live teacher"]) / recipe_wall(per_epoch["scratch"]),
     }
-    print(
-        f"\n| run | wall s ({args.epochs} epochs) | s/epoch | vs scratch | at {recipe_epochs} epochs |"
-    )
+    head = f"wall s ({args.epochs} epochs) | s/epoch | vs scratch | at {recipe_epochs} epochs"
+    print(f"\n| run | {head} |")
     print("|---|---:|---:|---:|---:|")
     for name, r in rows.items():
         at = at_recipe.get(name)
