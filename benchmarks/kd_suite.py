@@ -93,8 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> Non
     parser.add_argument(
         "--rows",
         nargs="+",
-        help="row names to keep, e.g. 'student_s + kl' (the teacher always): a slice of the "
-        "suite for a short GPU loan; finished runs are kept, unlike --only",
+        help="row names to keep, e.g. 'student_s + kl' (with the teachers they learn from): a "
+        "slice of the suite for a short GPU loan; finished runs are kept, unlike --only",
     )
     parser.add_argument("--no-latency", action="store_true", help="skip the latency benchmark")
     parser.add_argument("--latency-threads", type=int, default=2)
@@ -240,6 +240,8 @@ class Suite:
                 print(f"--rows: no row named {', '.join(sorted(unknown))}", file=sys.stderr)
                 raise SystemExit(2)
             other_rows = [row for row in other_rows if row.name in self.args.rows]
+            needed = {row.teacher for row in other_rows if row.kd}
+            teachers = [t for t in teachers if t.name in needed or t.name in self.args.rows]
         with ThreadPoolExecutor(max_workers=self.args.lanes) as pool:
             teacher_jobs = {t.name: pool.submit(self.train, t, seeds[0], None) for t in teachers}
             checkpoints = {t.name: self.run_dir(t, seeds[0]) / "last.pt" for t in teachers}

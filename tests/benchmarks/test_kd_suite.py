@@ -151,6 +151,12 @@ def test_collect_trains_none_and_rows_select_a_slice(
     args.rows = ["student_s + cwd"]  # a slice: the teacher and that row only
     records = suite.run(Row("teacher", "teacher"), rows)
     assert [r["row"] for r in records] == ["teacher"]  # the row's one run is unfinished
+    other = Row("teacher", "teacher", flags=("--aug-scale", "1,1"))
+    records = suite.run([Row("teacher", "teacher"), other], rows)
+    assert [r["row"] for r in records] == ["teacher"]  # no kept row learns from the other
+    args.rows = ["student_s scratch"]  # a slice that needs no teacher trains none
+    records = suite.run(Row("teacher", "teacher"), rows)
+    assert [r["row"] for r in records] == ["student_s scratch"]
     args.rows = ["student_s + kd"]
     with pytest.raises(SystemExit) as stop:
         suite.run(Row("teacher", "teacher"), rows)
