@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--teacher", type=Path, required=True)
-    parser.add_argument("--kd", default="cwd", help="distillation terms (the recipe's)")
+    parser.add_argument("--kd", default="dist", help="distillation terms (the recipe's)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each timed run")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--results", type=Path, default=RESULTS)

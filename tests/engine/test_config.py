@@ -80,6 +80,11 @@ def test_presets_load_and_validate(name):
 
     path = Path(__file__).resolve().parents[2] / "configs" / name
     cfg = load_config(path)
+    if name == "idd_student_kd.yaml":  # used with --teacher, as its first lines say
+        cfg.distill.teacher = "runs/teacher/best.pt"
+        # the recipe chosen on the IDD-Lite holdout: DIST on cached targets that follow scale/crop
+        assert cfg.distill.kd == ["dist"] and cfg.distill.precompute_teacher
+        assert cfg.augment.scale == (0.5, 2.0)
     validate_config(cfg, str(path))
     assert cfg.data.img_size == (128, 128)
 

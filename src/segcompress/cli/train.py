@@ -241,7 +241,10 @@ def _add_distill_args(parser: argparse.ArgumentParser) -> None:
         help="more teachers whose logits are averaged with --teacher's (logit terms)",
     )
     kd.add_argument(
-        "--kd", dest="distill.kd", metavar="TERMS", help="KD terms: any of kl,cwd,dist,feat,at"
+        "--kd",
+        dest="distill.kd",
+        metavar="TERMS",
+        help="KD terms, any of kl,cwd,dist,feat,at (default: dist)",
     )
     kd.add_argument("--temperature", dest="distill.temperature", type=_positive_float, metavar="T")
     kd.add_argument("--cwd-tau", dest="distill.cwd_tau", type=_positive_float, metavar="TAU")
