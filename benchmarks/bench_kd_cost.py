@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--teacher", type=Path, required=True)
     parser.add_argument("--kd", default="dist", help="distillation terms (the recipe's)")
+    parser.add_argument("--model", default="student_s", help="the student timed")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each timed run")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -67,7 +68,8 @@ def main() -> None:
             env=env,
             stdout=subprocess.DEVNULL,
         )
-        common = ["--config", str(CONFIG), "--data", str(args.data), "--no-progress"]
+        common = ["--config", str(CONFIG), "--data", str(args.data), "--model", args.model]
+        common += ["--no-progress"]
         common += ["--epochs", str(args.epochs), "--threads", str(args.threads)]
         distill = ["--teacher", str(args.teacher), "--kd", args.kd]
         runs = {
