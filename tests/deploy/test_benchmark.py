@@ -28,12 +28,18 @@ def _check_row(row: dict, backend: str, batches: tuple[int, ...]) -> None:
 def test_registry_model_all_default_backends_in_process() -> None:
     options = {"img_size": (64, 64), "batches": (1, 2), "threads": 1, "runs": 2, "warmup": 1}
     rows = benchmark(["student_xs"], isolate=False, calib_n=2, **options)
-    assert [r["backend"] for r in rows] == ["torch", "torch-cl", "onnx-fp32", "onnx-int8"]
+    by = {r["backend"]: r for r in rows}
+    assert list(by) == [
+        "torch", "torch-cl", "onnx-fp32", "openvino-fp32", "onnx-int8", "openvino-int8"
+    ]  # fmt: skip
     for row in rows:
         _check_row(row, row["backend"], (1, 2))
         assert row["params"] > 0 and row["flops"] > 0 and row["isolated"] is False
-    assert rows[-1]["calibration"] == "2 smooth random images"
-    assert rows[-1]["file_mb"] < rows[-2]["file_mb"]  # INT8 file smaller than FP32
+    assert by["onnx-int8"]["calibration"] == "2 smooth random images"
+    assert by["onnx-int8"]["file_mb"] < by["onnx-fp32"]["file_mb"]  # INT8 file smaller
+    # both runtimes run the same two files
+    assert by["openvino-fp32"]["file_mb"] == by["onnx-fp32"]["file_mb"]
+    assert by["openvino-int8"]["file_mb"] == by["onnx-int8"]["file_mb"]
     table = format_markdown(rows)
     assert table.count("\n") == len(rows) + 1 and "student_xs" in table
 
@@ -42,12 +48,13 @@ def test_onnx_file_isolated_measures_memory(int8_report) -> None:
     rows = benchmark(
         [int8_report.path], img_size=(64, 64), batches=(1,), threads=1, runs=3, warmup=1
     )
-    (row,) = rows
-    _check_row(row, "onnx-int8", (1,))
-    assert row["model"] == Path(int8_report.path).name
-    assert row["flops"] > 0  # architecture rebuilt from the file's metadata
-    assert row["isolated"] is True and row["peak_delta_mb"] is not None
-    assert row["peak_rss_mb"] >= row["peak_delta_mb"] >= 0
+    assert [r["backend"] for r in rows] == ["onnx-int8", "openvino-int8"]  # the file's own
+    for row in rows:
+        _check_row(row, row["backend"], (1,))
+        assert row["model"] == Path(int8_report.path).name
+        assert row["flops"] > 0  # architecture rebuilt from the file's metadata
+        assert row["isolated"] is True and row["peak_delta_mb"] is not None
+        assert row["peak_rss_mb"] >= row["peak_delta_mb"] >= 0
 
 
 def test_measure_backend_keys(checkpoint: Path) -> None:

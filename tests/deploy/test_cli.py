@@ -14,7 +14,9 @@ def test_export_quantize_benchmark(checkpoint: Path, synth_root: Path, tmp_path:
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
     assert main(["export", str(checkpoint), "--out", str(fp32), "--data", str(synth_root)]) == 0
     out = capsys.readouterr().out
-    assert "verified on random N(0,1)" in out and "verified on val images" in out
+    for runtime in ("onnxruntime", "openvino"):
+        assert f"verified on random N(0,1) [8, 3, 64, 64] ({runtime})" in out
+        assert f"verified on val images [3, 3, 64, 64] ({runtime})" in out
     assert "[torch.onnx]" not in out  # the exporter's own progress lines: --debug only
     args = ["quantize", str(fp32), "--calib-data", str(synth_root), "--calib-n", "3"]
     args += ["--out", str(int8), "--eval-data", str(synth_root), "--json", str(tmp_path / "q.json")]
@@ -27,9 +29,11 @@ def test_export_quantize_benchmark(checkpoint: Path, synth_root: Path, tmp_path:
     bench = ["benchmark", str(int8), "--img-size", "64", "--batch", "1", "--runs", "2"]
     bench += ["--threads", "1", "--no-isolate", "--json", str(tmp_path / "b.json")]
     assert main(bench) == 0
-    assert "| m.int8.onnx | onnx-int8 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| m.int8.onnx | onnx-int8 |" in out and "| m.int8.onnx | openvino-int8 |" in out
     data = json.loads((tmp_path / "b.json").read_text())
-    assert set(data) == {"config", "machine", "rows"} and len(data["rows"]) == 1
+    assert set(data) == {"config", "machine", "rows"} and len(data["rows"]) == 2
+    assert data["machine"]["openvino"] and "avx2" in data["machine"]["isa"]
 
 
 def test_export_shows_the_exporters_progress_with_debug_only(checkpoint: Path, tmp_path, capfd):

@@ -17,8 +17,9 @@ from segcompress.models.export import INPUT_NAME
 
 
 def test_export_parity_report(export_report) -> None:
-    labels = [p.inputs for p in export_report.parity]
-    assert labels == ["random N(0,1)", "val images"]
+    checks = [(p.runtime, p.inputs) for p in export_report.parity]
+    inputs = ["random N(0,1)", "val images"]
+    assert checks == [(rt, label) for rt in ("onnxruntime", "openvino") for label in inputs]
     for check in export_report.parity:
         assert check.max_abs_diff <= 1e-3
         assert check.argmax_agreement >= 0.999

@@ -126,10 +126,12 @@ def _quantize(args: argparse.Namespace) -> int:
         img_size=args.img_size,
         batch=args.batch,
         threads=args.threads,
+        engine=args.engine,
+        runtime=args.runtime,
     )
     print(
-        f"quantize: {report.path} ({report.method} calibration on {report.calib_images} images, "
-        f"pre-processing {report.preprocess})"
+        f"quantize: {report.path} ({report.engine}, {report.method} calibration on "
+        f"{report.calib_images} images, pre-processing {report.preprocess})"
     )
     ratio = report.fp32_bytes / max(report.int8_bytes, 1)
     print(
@@ -197,6 +199,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         DEFAULT_ATOL,
         DEFAULT_BACKENDS,
         DEFAULT_MIN_AGREEMENT,
+        QUANTIZE_ENGINES,
+        RUNTIMES,
     )
 
     p = subparsers.add_parser(
@@ -233,6 +237,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-split", default="train", help="calibration split (default train)")
     p.add_argument("--calib-n", type=positive_int, default=64, help="images (default 64)")
     p.add_argument("--method", choices=CALIBRATION_METHODS, default="minmax")
+    p.add_argument(
+        "--engine",
+        choices=QUANTIZE_ENGINES,
+        default=QUANTIZE_ENGINES[0],
+        help="who writes the QDQ file: onnxruntime (default) or nncf (the openvino extra)",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=RUNTIMES[0],
+        help="runtime that scores FP32 and INT8 (default onnxruntime)",
+    )
     p.add_argument("--eval-data", help="dataset root: report FP32 and INT8 mIoU on it")
     p.add_argument("--eval-split", default="val", help="evaluation split (default val)")
     p.add_argument("--img-size", type=size_arg, help="HxW, for ONNX files without metadata")

@@ -402,7 +402,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"scored saved predictions at the masks' own resolution ({len(listing.pairs)} masks)")
     else:
         # One runtime for checkpoints, ONNX and INT8 files: all measured on the same harness.
-        predictor = load_predictor(args.model, device=args.device, threads=args.threads)
+        predictor = load_predictor(
+            args.model, device=args.device, threads=args.threads, runtime=args.runtime
+        )
         if spec.format is None and predictor.info.dataset_format:
             spec = dataclasses.replace(spec, format=predictor.info.dataset_format)
         (split,) = resolve_splits(spec, [args.split], "evaluating it")
@@ -457,7 +459,9 @@ def _predict(args: argparse.Namespace) -> int:
     gt_dir = Path(args.gt) if args.gt else None
     if gt_dir is not None and not gt_dir.is_dir():
         raise UsageError(f"--gt {gt_dir}: no such folder")
-    predictor = load_predictor(args.model, device=args.device, threads=args.threads)
+    predictor = load_predictor(
+        args.model, device=args.device, threads=args.threads, runtime=args.runtime
+    )
     written = predict_files(
         predictor, images, Path(args.out), with_overlay=args.overlay, gt_dir=gt_dir
     )
@@ -468,6 +472,17 @@ def _predict(args: argparse.Namespace) -> int:
         "in strips, so memory stays bounded on full-size frames)"
     )
     return 0
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    from segcompress.deploy.options import RUNTIMES
+
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=RUNTIMES[0],
+        help="runtime of an ONNX file (default onnxruntime; openvino needs the openvino extra)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -524,6 +539,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--workers", type=non_negative_int, default=0)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's)")
+    _add_runtime(evaluate)
     evaluate.add_argument("--predictions", help="folder of index-mask PNGs named like the masks")
     evaluate.add_argument("--json", help="write the scores as JSON")
     evaluate.add_argument("--markdown", help="write the table as Markdown")
@@ -544,4 +560,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--gt", help="ground-truth folder: also draw Input | GT | Predicted")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's)")
+    _add_runtime(predict)
     predict.set_defaults(func=_predict)

@@ -156,11 +156,17 @@ def measure_backend(
     """Latency, throughput and memory of one backend on one file (see the module docstring)."""
     import onnxruntime  # noqa: F401  (loaded before the baseline, like torch, for every backend)
 
+    runtime = "onnxruntime"
+    if backend.startswith("openvino"):
+        from segcompress.deploy.openvino_runtime import require_openvino
+
+        require_openvino()  # the library's own memory is not the model's
+        runtime = "openvino"
     torch.set_num_threads(threads)
     reset = _reset_peak()
     base = _proc_status()["VmRSS"]
     predictor = load_predictor(
-        path, device="cpu", threads=threads, channels_last=backend == "torch-cl"
+        path, device="cpu", threads=threads, channels_last=backend == "torch-cl", runtime=runtime
     )
     fn: Any = predictor
     if backend == "torch-compile":
@@ -294,6 +300,20 @@ def _onnx_costs(path: Path, img_size: tuple[int, int]) -> tuple[int | None, int 
     return params, flops, backend
 
 
+def _installed(backends: Sequence[str]) -> tuple[str, ...]:
+    """``backends`` without those of a runtime that is not installed (said in one line)."""
+    from segcompress.deploy.openvino_runtime import INSTALL_HINT, openvino_available
+
+    missing = [] if openvino_available() else [b for b in backends if b.startswith("openvino")]
+    if missing:
+        print(
+            f"benchmark: skipping {', '.join(missing)}: the openvino package is not installed "
+            f"({INSTALL_HINT})",
+            file=sys.stderr,
+        )
+    return tuple(b for b in backends if b not in missing)
+
+
 def benchmark(
     models: Sequence[str | Path],
     *,
@@ -320,6 +340,7 @@ def benchmark(
         raise UsageError("runs and batch sizes must be positive and warmup non-negative")
     threads = threads or os.cpu_count() or 1
     sources = [resolve_source(m) for m in models]
+    backends = _installed(backends)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(workdir) if workdir is not None else Path(tmp)
@@ -330,7 +351,9 @@ def benchmark(
             if source.kind == "onnx":
                 assert source.path is not None
                 params, flops, own = _onnx_costs(source.path, img_size)
-                plan.append((own, source.path, source.path.stat().st_size / _BYTES_PER_MB))
+                size_mb = source.path.stat().st_size / _BYTES_PER_MB
+                same = [b for b in backends if b.endswith(own[-4:]) and b != own]
+                plan += [(b, source.path, size_mb) for b in [own, *same]]
             else:
                 model, info = _model_and_info(source, img_size)
                 params, flops = _costs(model, img_size)
@@ -344,16 +367,18 @@ def benchmark(
                     if backend.startswith("torch"):
                         plan.append((backend, torch_path, _torch_file_mb(model)))
                 onnx_info = ModelInfo(**{**info.__dict__, "input_size": tuple(img_size)})
+                graph = [b for b in backends if not b.startswith("torch")]
                 fp32 = work / f"{stem}.onnx"
-                if any(b.startswith("onnx") for b in backends):
+                if graph:
                     export_model(model, fp32, onnx_info)
-                if "onnx-fp32" in backends:
-                    plan.append(("onnx-fp32", fp32, fp32.stat().st_size / _BYTES_PER_MB))
-                if "onnx-int8" in backends:
+                fp32_mb = fp32.stat().st_size / _BYTES_PER_MB if graph else 0.0
+                plan += [(b, fp32, fp32_mb) for b in graph if b.endswith("fp32")]
+                if any(b.endswith("int8") for b in graph):
                     images, calibration = _calibration(onnx_info, img_size, calib, calib_n)
                     int8 = work / f"{stem}.int8.onnx"
                     quantize_onnx(fp32, int8, images)
-                    plan.append(("onnx-int8", int8, int8.stat().st_size / _BYTES_PER_MB))
+                    int8_mb = int8.stat().st_size / _BYTES_PER_MB
+                    plan += [(b, int8, int8_mb) for b in graph if b.endswith("int8")]
             for backend, path, file_mb in plan:
                 args = (str(path), backend, tuple(img_size), tuple(batches), threads, runs, warmup)
                 result = _measure(isolate, *args)
@@ -376,7 +401,7 @@ def benchmark(
                         "peak_rss_mb": result["peak_rss_mb"],
                         "peak_delta_mb": result["peak_delta_mb"],
                         "isolated": isolate,
-                        "calibration": calibration if backend == "onnx-int8" else None,
+                        "calibration": calibration if backend.endswith("int8") else None,
                         "timings": result["timings"],
                     }
                 )
@@ -394,14 +419,32 @@ def machine_info() -> dict[str, Any]:
         cpu = names[0] if names else cpu
     except OSError:
         pass
+    from segcompress.deploy.openvino_runtime import openvino_version
+
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "isa": _isa_flags(),
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
+        "openvino": openvino_version(),
         "python": platform.python_version(),
     }
+
+
+# CPU features that decide which INT8/BF16 kernels the runtimes can use.
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+
+
+def _isa_flags() -> list[str]:
+    """Which of :data:`_ISA_FLAGS` this CPU has (``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((ln.split(":", 1)[1].split() for ln in fh if ln.startswith("flags")), [])
+    except OSError:
+        return []
+    return [f for f in _ISA_FLAGS if f in flags]
 
 
 def _num(value: float | None, fmt: str) -> str:

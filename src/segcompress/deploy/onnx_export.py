@@ -15,7 +15,7 @@ dynamic (both through :func:`segcompress.models.export.export_onnx`).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,9 @@ __all__ = [
     "ParityReport",
     "export_checkpoint",
     "export_model",
+    "runtime_runner",
     "save_onnx_atomic",
+    "verification_runtimes",
     "verify_onnx",
 ]
 
@@ -52,20 +54,21 @@ _VERIFY_BATCH = 4
 
 @dataclass(frozen=True)
 class ParityReport:
-    """ONNX Runtime vs PyTorch on one set of inputs."""
+    """One runtime (ONNX Runtime or OpenVINO) vs PyTorch on one set of inputs."""
 
     inputs: str
     shape: tuple[int, ...]
     max_abs_diff: float
     argmax_agreement: float
+    runtime: str = "onnxruntime"
 
     def passed(self, atol: float, min_agreement: float) -> bool:
         return self.max_abs_diff <= atol and self.argmax_agreement >= min_agreement
 
     def line(self) -> str:
         return (
-            f"{self.inputs} {list(self.shape)}: max |logit diff| {self.max_abs_diff:.2e}, "
-            f"argmax agreement {100 * self.argmax_agreement:.3f}%"
+            f"{self.inputs} {list(self.shape)} ({self.runtime}): max |logit diff| "
+            f"{self.max_abs_diff:.2e}, argmax agreement {100 * self.argmax_agreement:.3f}%"
         )
 
 
@@ -90,6 +93,7 @@ class ExportReport:
             "parity": [
                 {
                     "inputs": p.inputs,
+                    "runtime": p.runtime,
                     "shape": list(p.shape),
                     "max_abs_diff": p.max_abs_diff,
                     "argmax_agreement": p.argmax_agreement,
@@ -151,31 +155,53 @@ def export_model(
     return path
 
 
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def runtime_runner(path: str | Path, runtime: str = "onnxruntime") -> Runner:
+    """``batch -> logits`` (numpy) of ``path`` in ``runtime`` on the CPU, for verification."""
+    if runtime == "openvino":
+        from segcompress.deploy.openvino_runtime import openvino_compile
+
+        request = openvino_compile(path).create_infer_request()
+        return lambda x: np.asarray(request.infer({0: x})[0])
+    session = onnx_session(path, device="cpu")
+    return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+
+
+def verification_runtimes() -> list[str]:
+    """ONNX Runtime, and OpenVINO when it is installed: an export is checked in each."""
+    from segcompress.deploy.openvino_runtime import openvino_available
+
+    return ["onnxruntime", "openvino"] if openvino_available() else ["onnxruntime"]
+
+
 def verify_onnx(
     reference: nn.Module,
     path: str | Path,
     images: Tensor,
     label: str,
     *,
-    session: Any = None,
+    runner: Runner | None = None,
+    runtime: str = "onnxruntime",
 ) -> ParityReport:
-    """Compare ONNX Runtime (CPU) on ``path`` with ``reference`` (eval mode) on ``images``."""
-    session = session or onnx_session(path, device="cpu")
+    """Compare ``runtime`` (CPU) on ``path`` with ``reference`` (eval mode) on ``images``."""
+    run = runner or runtime_runner(path, runtime)
     reference.eval()
     max_diff, agree, total = 0.0, 0, 0
     for batch in batches(images, _VERIFY_BATCH):
         with torch.inference_mode():
             expected = reference(batch).float().numpy()
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: batch.numpy()})[0]
+        got = run(batch.numpy())
         if got.shape != expected.shape:
             raise DataError(
-                f"{path}: ONNX output shape {list(got.shape)} differs from PyTorch's "
+                f"{path}: {runtime} output shape {list(got.shape)} differs from PyTorch's "
                 f"{list(expected.shape)}; the export is wrong"
             )
         max_diff = max(max_diff, float(np.abs(got - expected).max()))
         agree += int((got.argmax(1) == expected.argmax(1)).sum())
         total += expected.shape[0] * expected.shape[2] * expected.shape[3]
-    return ParityReport(label, tuple(images.shape), max_diff, agree / total)
+    return ParityReport(label, tuple(images.shape), max_diff, agree / total, runtime)
 
 
 def _check_size(img_size: tuple[int, int]) -> None:
@@ -215,7 +241,6 @@ def export_checkpoint(
     out = Path(out)
     export_model(model, out, info, dynamic=dynamic, opset=opset, verbose=verbose)
     try:
-        session = onnx_session(out, device="cpu")
         h, w = info.input_size
         checks = [(random_images(2 * _VERIFY_BATCH, (h, w), seed), "random N(0,1)")]
         if dynamic:
@@ -224,7 +249,13 @@ def export_checkpoint(
         if data is not None:
             dataset = dataset_for(info, data, split, "--data")
             checks.append((dataset_images(dataset, n_images, info), f"{split} images"))
-        parity = [verify_onnx(model, out, x, label, session=session) for x, label in checks]
+        parity = []
+        for runtime in verification_runtimes():
+            run = runtime_runner(out, runtime)
+            parity += [
+                verify_onnx(model, out, x, label, runner=run, runtime=runtime)
+                for x, label in checks
+            ]
         failed = [p for p in parity if not p.passed(atol, min_agreement)]
         if failed:
             raise DataError(

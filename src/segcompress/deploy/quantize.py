@@ -1,4 +1,7 @@
-"""Static INT8 quantization of an exported model with ONNX Runtime (QDQ, per-channel weights).
+"""Static INT8 quantization of an exported model with ONNX Runtime (QDQ, per-channel weights),
+or with NNCF, OpenVINO's post-training quantizer (``engine="nncf"``, the ``openvino`` extra).
+Both write an ONNX QDQ file that either runtime runs; which one is faster where is measured in
+``benchmarks/bench_edge.py``.
 
 Steps: ``quant_pre_process`` (ONNX shape inference, graph optimisation and symbolic shape
 inference; the last is skipped when it fails, as it does on graphs whose padding arithmetic
@@ -33,7 +36,7 @@ from segcompress.data.formats import DataSpec
 from segcompress.data.transforms import MEAN, STD
 from segcompress.deploy.metadata import ModelInfo, resolve_onnx_info, write_info
 from segcompress.deploy.onnx_export import save_onnx_atomic
-from segcompress.deploy.options import CALIBRATION_METHODS
+from segcompress.deploy.options import CALIBRATION_METHODS, QUANTIZE_ENGINES
 from segcompress.deploy.runtime import (
     Predictor,
     is_int8,
@@ -76,6 +79,7 @@ class QuantizeReport:
     op_counts: dict[str, int]
     runtime_ops: dict[str, int]
     fp32_ops: dict[str, int]
+    engine: str = "onnxruntime"
     agreement: float | None = None
     agreement_on: str = ""
     miou_fp32: float | None = None
@@ -188,6 +192,54 @@ def _preprocess(src: Path, dst: Path) -> str:
     return "skip-symbolic-shape"
 
 
+def _quantize_ort(
+    prepared: Path, out: Path, images: np.ndarray, method: str, per_channel: bool
+) -> None:
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
+        quantize_static(
+            str(prepared),
+            str(out),
+            _Reader(images),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+            extra_options={"CalibStridedMinMax": _chunk(len(images))},
+        )
+
+
+def _quantize_nncf(fp32_path: Path, out: Path, images: np.ndarray) -> None:
+    """NNCF's default post-training quantization (min-max ranges, fast bias correction) of the
+    ONNX graph; its progress bars are silenced."""
+    from segcompress.deploy.openvino_runtime import INSTALL_HINT
+
+    try:
+        import nncf
+    except ImportError as exc:
+        raise UsageError(f"--engine nncf needs the nncf package: {INSTALL_HINT}") from exc
+    model = onnx.load(str(fp32_path))
+    name = model.graph.input[0].name
+    data = nncf.Dataset([{name: images[i : i + 1]} for i in range(len(images))])
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        nncf.set_log_level(logging.ERROR)
+        quantized = nncf.quantize(model, data, subset_size=len(images))
+    onnx.save(quantized, str(out))
+
+
 def quantize_onnx(
     fp32_path: str | Path,
     out: str | Path,
@@ -196,18 +248,17 @@ def quantize_onnx(
     method: str = "minmax",
     info: ModelInfo | None = None,
     per_channel: bool = True,
+    engine: str = "onnxruntime",
 ) -> QuantizeReport:
     """Quantize ``fp32_path`` to ``out`` with ``calibration`` images (``[n, 3, H, W]``, already
-    in the model's normalisation); ``info`` supplies metadata a foreign file lacks."""
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
+    in the model's normalisation); ``info`` supplies metadata a foreign file lacks. ``engine``:
+    ``onnxruntime`` (``method`` chooses its calibration) or ``nncf`` (its own min-max ranges)."""
+    if engine not in QUANTIZE_ENGINES:
+        raise UsageError(f"--engine {engine}: choose one of {', '.join(QUANTIZE_ENGINES)}")
     if method not in CALIBRATION_METHODS:
         raise UsageError(f"--method {method}: choose one of {', '.join(CALIBRATION_METHODS)}")
+    if engine == "nncf" and method != "minmax":
+        raise UsageError(f"--method {method}: --engine nncf calibrates with its own min-max")
     fp32_path, out = Path(fp32_path), Path(out)
     proto = load_onnx(fp32_path)
     if is_int8(proto):
@@ -216,43 +267,32 @@ def quantize_onnx(
         info = resolve_onnx_info(proto, fp32_path)
     if calibration.dim() != 4 or len(calibration) == 0:
         raise DataError(f"{fp32_path}: the calibration set is empty; give calibration images")
-    methods = {
-        "minmax": CalibrationMethod.MinMax,
-        "entropy": CalibrationMethod.Entropy,
-        "percentile": CalibrationMethod.Percentile,
-    }
     images = calibration.float().contiguous().numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        variant = _preprocess(fp32_path, prepared)
         quantized = Path(tmp) / "int8.onnx"
-        with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
-            quantize_static(
-                str(prepared),
-                str(quantized),
-                _Reader(images),
-                quant_format=QuantFormat.QDQ,
-                per_channel=per_channel,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=methods[method],
-                extra_options={"CalibStridedMinMax": _chunk(len(images))},
-            )
+        if engine == "nncf":
+            variant = "nncf"
+            _quantize_nncf(fp32_path, quantized, images)
+        else:
+            prepared = Path(tmp) / "prepared.onnx"
+            variant = _preprocess(fp32_path, prepared)
+            _quantize_ort(prepared, quantized, images, method, per_channel)
         result = onnx.load(str(quantized))
-    write_info(result, info, precision="int8", calibration=method)
+    write_info(result, info, precision="int8", calibration=method if engine != "nncf" else engine)
     save_onnx_atomic(result, out)
     runtime = runtime_graph(out)
     return QuantizeReport(
         path=out,
         fp32_bytes=fp32_path.stat().st_size,
         int8_bytes=out.stat().st_size,
-        method=method,
+        method=method if engine != "nncf" else "nncf min-max",
         calib_images=len(images),
         preprocess=variant,
         op_counts=op_type_counts(result),
         runtime_ops=op_type_counts(runtime),
         fp32_ops=fp32_op_types(runtime),
+        engine=engine,
     )
 
 
@@ -290,11 +330,14 @@ def quantize_dataset(
     img_size: Sequence[int] | None = None,
     batch: int = 8,
     threads: int | None = None,
+    engine: str = "onnxruntime",
+    runtime: str = "onnxruntime",
 ) -> QuantizeReport:
     """Quantize with ``calib_n`` images of ``calib``'s ``calib_split`` (evaluation preprocessing),
     then measure argmax agreement with FP32, and with ``eval_data`` the mIoU of both on
     ``eval_split`` (agreement is then measured there; otherwise on the calibration images).
-    ``classes``/``img_size`` describe a foreign ONNX file without segcompress metadata."""
+    ``classes``/``img_size`` describe a foreign ONNX file without segcompress metadata;
+    ``engine`` quantizes (see :func:`quantize_onnx`) and ``runtime`` runs both files."""
     from segcompress.metrics import compute_scores
 
     proto = load_onnx(fp32_path)
@@ -302,8 +345,9 @@ def quantize_dataset(
     del proto
     dataset = dataset_for(info, calib, calib_split, "--calib-data")
     images = dataset_images(dataset, calib_n, info)
-    report = quantize_onnx(fp32_path, out, images, method=method, info=info)
+    report = quantize_onnx(fp32_path, out, images, method=method, info=info, engine=engine)
     opts = {"device": "cpu", "threads": threads, "classes": classes, "img_size": img_size}
+    opts["runtime"] = runtime
     fp32 = load_predictor(fp32_path, **opts)
     int8 = load_predictor(report.path, **opts)
     if eval_data is None:

@@ -1,4 +1,5 @@
-"""One predictor interface over a torch checkpoint or an ONNX file (FP32 or INT8).
+"""One predictor interface over a torch checkpoint or an ONNX file (FP32 or INT8), the latter
+run by ONNX Runtime or OpenVINO.
 
 ``load_predictor(path)`` returns a :class:`Predictor`: a callable ``batch -> logits`` (batch
 normalised with ``predictor.mean``/``predictor.std``, ``[N, 3, H, W]`` float32; logits
@@ -26,12 +27,15 @@ from torch import Tensor, nn
 from segcompress.data.classes import ClassTable
 from segcompress.data.transforms import MEAN, STD
 from segcompress.deploy.metadata import ModelInfo, info_from_checkpoint, resolve_onnx_info
+from segcompress.deploy.options import RUNTIMES
 from segcompress.errors import DataError, UsageError
 from segcompress.metrics import ConfusionMatrix
 
 __all__ = [
     "BACKENDS",
     "INT8_OP_TYPES",
+    "RUNTIMES",
+    "GraphPredictor",
     "OnnxPredictor",
     "Predictor",
     "TorchPredictor",
@@ -46,7 +50,7 @@ __all__ = [
     "renormalize",
 ]
 
-BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
+BACKENDS = ("torch", "onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-int8")
 # Node types whose presence makes a graph an INT8 model.
 INT8_OP_TYPES = frozenset(
     {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger"}
@@ -163,45 +167,35 @@ class TorchPredictor(Predictor):
             return self.model(x).float()
 
 
-class OnnxPredictor(Predictor):
-    """An ONNX Runtime session. Fixed input dimensions of the graph are enforced: a fixed batch
-    size is served by splitting (and zero-padding the last chunk); a fixed height/width refuses
-    other sizes with the fix named."""
+class GraphPredictor(Predictor):
+    """A compiled ONNX graph (any runtime). Fixed input dimensions of the graph are enforced: a
+    fixed batch size is served by splitting (and zero-padding the last chunk); a fixed
+    height/width refuses other sizes with the fix named. Subclasses run one numpy batch."""
+
+    runtime: str = ""  # the runtime's name, as ``load_predictor(runtime=...)`` takes it
+    backend_prefix: str = ""  # backend names are ``{prefix}-fp32`` / ``{prefix}-int8``
 
     def __init__(
         self,
-        session: Any,
         info: ModelInfo,
         source: str,
         device: torch.device,
+        dims: Sequence[Any],
         *,
         int8: bool,
     ) -> None:
         super().__init__(info, source, device)
-        self.backend = "onnx-int8" if int8 else "onnx-fp32"
-        self.session = session
-        inp = session.get_inputs()[0]
-        self.input_name = inp.name
-        self.output_name = session.get_outputs()[0].name
-        dims = list(inp.shape)
+        self.int8 = int8
+        self.backend = f"{self.backend_prefix}-{'int8' if int8 else 'fp32'}"
+        dims = list(dims)
         if len(dims) != 4:
             raise DataError(f"{source}: the model's input has rank {len(dims)}, expected 4")
         self.fixed_batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else None
         hw = dims[2:]
         self.fixed_size = tuple(hw) if all(isinstance(d, int) and d > 0 for d in hw) else None
 
-    @property
-    def providers(self) -> list[str]:
-        return list(self.session.get_providers())
-
     def _run(self, x: np.ndarray) -> np.ndarray:
-        try:
-            return self.session.run([self.output_name], {self.input_name: x})[0]
-        except _ort_errors() as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise DataError(
-                f"{self.source}: ONNX Runtime failed on a {list(x.shape)} batch ({first})"
-            ) from exc
+        raise NotImplementedError
 
     def __call__(self, batch: Tensor) -> Tensor:
         self._check_batch(batch)
@@ -224,6 +218,44 @@ class OnnxPredictor(Predictor):
                 chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
             outs.append(self._run(chunk)[:n])
         return torch.from_numpy(np.concatenate(outs))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "runtime": self.runtime}
+
+
+class OnnxPredictor(GraphPredictor):
+    """An ONNX Runtime session (see :class:`GraphPredictor`)."""
+
+    runtime = "onnxruntime"
+    backend_prefix = "onnx"
+
+    def __init__(
+        self,
+        session: Any,
+        info: ModelInfo,
+        source: str,
+        device: torch.device,
+        *,
+        int8: bool,
+    ) -> None:
+        inp = session.get_inputs()[0]
+        super().__init__(info, source, device, inp.shape, int8=int8)
+        self.session = session
+        self.input_name = inp.name
+        self.output_name = session.get_outputs()[0].name
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        try:
+            return self.session.run([self.output_name], {self.input_name: x})[0]
+        except _ort_errors() as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise DataError(
+                f"{self.source}: ONNX Runtime failed on a {list(x.shape)} batch ({first})"
+            ) from exc
 
 
 def is_onnx_file(path: str | Path) -> bool:
@@ -329,9 +361,17 @@ def _load_onnx_predictor(
     threads: int | None,
     classes: ClassTable | str | Path | None,
     img_size: Sequence[int] | None,
-) -> OnnxPredictor:
+    runtime: str,
+) -> GraphPredictor:
     proto = load_onnx(path)
     info = onnx_info(proto, path, classes=classes, img_size=img_size)
+    if runtime == "openvino":
+        from segcompress.deploy.openvino_runtime import OpenVinoPredictor, openvino_compile
+
+        if str(device) not in ("auto", "cpu"):
+            raise UsageError(f"--device {device}: the openvino runtime runs on the CPU here")
+        compiled = openvino_compile(path, threads=threads)
+        return OpenVinoPredictor(compiled, info, str(path), int8=is_int8(proto))
     session = onnx_session(path, threads=threads, device=device)
     used = "cuda" if "CUDAExecutionProvider" in session.get_providers() else "cpu"
     return OnnxPredictor(session, info, str(path), torch.device(used), int8=is_int8(proto))
@@ -369,6 +409,7 @@ def load_predictor(
     img_size: Sequence[int] | None = None,
     fuse: bool = True,
     channels_last: bool = False,
+    runtime: str = "onnxruntime",
 ) -> Predictor:
     """A predictor for a training checkpoint (``.pt``) or an ONNX file (FP32 or INT8).
 
@@ -380,14 +421,23 @@ def load_predictor(
             YAML/JSON file, and ``(H, W)``); ``img_size`` also overrides the stored input size.
         fuse: re-parameterize torch models (BN and branches folded) as deployed.
         channels_last: torch only: NHWC memory format.
+        runtime: for ONNX files, ``onnxruntime`` or ``openvino`` (the optional ``openvino``
+            package; CPU), which run the same file.
     """
     path = Path(path)
+    if runtime not in RUNTIMES:
+        raise UsageError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
     if not path.is_file():
         raise DataError(f"{path}: model file not found")
     if is_onnx_file(path):
         if channels_last:
             raise UsageError(f"{path}: channels_last applies to torch checkpoints, not ONNX")
-        return _load_onnx_predictor(path, device, threads, classes, img_size)
+        return _load_onnx_predictor(path, device, threads, classes, img_size, runtime)
+    if runtime != "onnxruntime":
+        raise UsageError(
+            f"{path}: --runtime {runtime} runs ONNX files; export the checkpoint first "
+            "(`segcompress export`)"
+        )
     if classes is not None:
         raise UsageError(f"{path}: --classes is for ONNX files without metadata, not checkpoints")
     if threads:

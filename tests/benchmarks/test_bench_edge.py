@@ -1,0 +1,68 @@
+"""bench_edge: the labels, the limits arithmetic and the target verdicts (no timing)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from segcompress.data.classes import IDD_LEVEL3
+from segcompress.deploy.metadata import ModelInfo
+from segcompress.deploy.onnx_export import export_model
+from segcompress.models.registry import create_model
+from tests.benchmark_scripts import load_benchmark
+
+edge = load_benchmark("bench_edge")
+
+
+def _row(arch: str, backend: str, model: str, ms: float, size: str = "256x256") -> dict:
+    row = {"arch": arch, "size": size, "backend": backend, "model": model}
+    row.update(latency_p50_ms=ms, label=edge._label(row))
+    return row
+
+
+def test_labels_name_runtime_precision_and_quantizer() -> None:
+    assert _row("a", "onnx-fp32", "m.onnx", 1)["label"] == "ORT FP32"
+    assert _row("a", "openvino-fp32", "m.onnx", 1)["label"] == "OpenVINO FP32"
+    assert _row("a", "onnx-int8", "m.onnxruntime-int8.onnx", 1)["label"] == "ORT INT8 (ORT file)"
+    nncf = _row("a", "openvino-int8", "m.nncf-int8.onnx", 1)
+    assert nncf["label"] == "OpenVINO INT8 (nncf file)"
+
+
+def test_targets_use_the_fastest_backends() -> None:
+    rows = [
+        _row("student_s", "onnx-fp32", "s.onnx", 12.0),
+        _row("student_s", "openvino-fp32", "s.onnx", 8.0),
+        _row("student_s", "onnx-int8", "s.onnxruntime-int8.onnx", 6.0),
+        _row("student_s", "openvino-int8", "s.nncf-int8.onnx", 4.0),
+        _row("student_s", "openvino-int8", "s.nncf-int8.onnx", 1.0, size="96x128"),  # other size
+        _row("student_xs", "onnx-fp32", "x.onnx", 5.0),
+        _row("student_xs", "onnx-int8", "x.onnxruntime-int8.onnx", 2.0),
+    ]
+    for r in rows:
+        r["pct_peak_b1"] = 10.0 * r["latency_p50_ms"]
+    t = {x["name"].split(" (")[0]: x for x in edge._targets(rows, "256x256")}
+    assert t["student_s: best INT8"]["measured"] == pytest.approx(12.0 / 4.0)  # 3x: met
+    assert t["student_s: best INT8"]["met"] is True
+    assert t["student_s: best INT8 vs best FP32"]["measured"] == pytest.approx(8.0 / 4.0)
+    assert t["student_xs: best INT8"]["measured"] == pytest.approx(2.5)
+    peak = t["student_s: best INT8 % of INT8 peak"]
+    assert peak["measured"] == pytest.approx(40.0) and peak["met"] is True
+
+
+def test_bound_arithmetic(tmp_path) -> None:
+    import onnx
+
+    torch.manual_seed(0)
+    info = ModelInfo(classes=IDD_LEVEL3, input_size=(32, 32), model_name="student_xs")
+    path = tmp_path / "xs.onnx"
+    export_model(create_model("student_xs").eval(), path, info)
+    fp32 = onnx.load(str(path))
+    row = {"backend": "onnx-int8", "flops": 2e9, "latency_p50_ms": 10.0}
+    row["timings"] = [{"batch": 1, "mean_ms": 10.0}, {"batch": 8, "mean_ms": 40.0}]
+    out = edge._bound(row, fp32, {"fp32": 100.0, "int8": 400.0}, gbps=10.0)
+    assert out["gops_b1"] == pytest.approx(200.0)  # 2 GFLOP in 10 ms
+    assert out["pct_peak_b1"] == pytest.approx(50.0)
+    assert out["gops_b8"] == pytest.approx(400.0) and out["pct_peak_b8"] == pytest.approx(100.0)
+    fp = edge._bound({**row, "backend": "onnx-fp32"}, fp32, {"fp32": 100.0, "int8": 1}, 10.0)
+    assert fp["traffic_mb_b1"] == pytest.approx(4 * out["traffic_mb_b1"])  # 4 bytes against 1
+    assert out["memory_bound_ms_b8"] > out["memory_bound_ms_b1"] > 0
