@@ -1,9 +1,12 @@
 """Edge deployment: ONNX export with metadata, INT8 quantization, one runtime, benchmarks.
 
-* :mod:`~segcompress.deploy.runtime`: ``load_predictor(path)`` over a checkpoint or ONNX file.
+* :mod:`~segcompress.deploy.runtime`: ``load_predictor(path)`` over a checkpoint or ONNX file;
+  :mod:`~segcompress.deploy.openvino_runtime` runs the same ONNX files in OpenVINO.
 * :mod:`~segcompress.deploy.onnx_export`: ``export_checkpoint`` (fuse, export, check, verify).
-* :mod:`~segcompress.deploy.quantize`: ``quantize_onnx`` / ``quantize_dataset`` (ORT static QDQ).
-* :mod:`~segcompress.deploy.benchmark`: ``benchmark`` (latency, throughput, size, memory).
+* :mod:`~segcompress.deploy.quantize`: ``quantize_onnx`` / ``quantize_dataset`` (static QDQ by
+  ONNX Runtime or NNCF).
+* :mod:`~segcompress.deploy.benchmark`: ``benchmark`` (latency, throughput, size, memory);
+  :mod:`~segcompress.deploy.op_profile`: where the time goes, per operator and runtime.
 * :mod:`~segcompress.deploy.metadata`: ``ModelInfo`` and its ONNX ``metadata_props`` form.
 
 Names are imported lazily so that ``import segcompress.deploy`` stays cheap.

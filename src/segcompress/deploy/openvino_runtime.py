@@ -4,6 +4,12 @@ OpenVINO reads the ONNX file directly (FP32, or ORT's QDQ INT8 file, whose Q/DQ 
 low-precision transformations fold into integer kernels). Inference precision is pinned to
 FP32 for FP32 files: on CPUs with AMX or AVX-512 BF16, OpenVINO's default would silently run
 them in bfloat16, and ``openvino-fp32`` would then not be the FP32 model that was verified.
+
+Logits leave the model channels-last (NHWC). OpenVINO's CPU kernels compute in that layout;
+asking for the graph's NCHW output made it add a reorder of the full-resolution logits that took
+a third of ``student_s``'s time at 256x256 (profiled, ``benchmarks/bench_edge.py``). The
+predictor returns them as an NCHW *view* of that memory: same values, no copy, and
+``argmax(1)`` then runs over contiguous channels.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ __all__ = [
     "openvino_compile",
     "openvino_version",
     "require_openvino",
+    "run_nchw",
 ]
 
 INSTALL_HINT = "pip install 'segcompress[openvino]'"
@@ -50,10 +57,23 @@ def openvino_version() -> str | None:
     return require_openvino().__version__ if openvino_available() else None
 
 
+def _channels_last_output(ov: Any, model: Any) -> Any:
+    """``model`` with its rank-4 outputs delivered NHWC (see the module docstring)."""
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    for i, output in enumerate(model.outputs):
+        if output.get_partial_shape().rank.get_length() == 4:
+            ppp.output(i).tensor().set_layout(ov.Layout("NHWC"))
+            ppp.output(i).model().set_layout(ov.Layout("NCHW"))
+    return ppp.build()
+
+
 def openvino_compile(path: str | Path, *, threads: int | None = None, profile: bool = False) -> Any:
     """An OpenVINO ``CompiledModel`` of ``path`` on the CPU: latency hint (one stream),
-    ``threads`` inference threads, FP32 inference precision (see the module docstring) and,
-    with ``profile``, per-node performance counters."""
+    ``threads`` inference threads, FP32 inference precision, NHWC logits (see the module
+    docstring; :func:`run_nchw` runs it) and, with ``profile``, per-node performance
+    counters."""
     ov = require_openvino()
     config: dict[str, Any] = {
         "PERFORMANCE_HINT": "LATENCY",
@@ -66,7 +86,7 @@ def openvino_compile(path: str | Path, *, threads: int | None = None, profile: b
         config["PERF_COUNT"] = True
     core = ov.Core()
     try:
-        model = core.read_model(str(path))
+        model = _channels_last_output(ov, core.read_model(str(path)))
         return core.compile_model(model, "CPU", config)
     except RuntimeError as exc:
         first = (str(exc).strip().splitlines() or ["no message"])[0]
@@ -74,6 +94,13 @@ def openvino_compile(path: str | Path, *, threads: int | None = None, profile: b
             f"{path}: OpenVINO cannot load this model ({first}); export it again with "
             "`segcompress export`"
         ) from exc
+
+
+def run_nchw(request: Any, x: np.ndarray) -> np.ndarray:
+    """Run ``x`` through an infer request of :func:`openvino_compile`; the first output as an
+    NCHW view of its NHWC copy (``share_outputs=False``: not the request's own buffer)."""
+    out = np.asarray(request.infer({0: x})[0], dtype=np.float32)
+    return out.transpose(0, 3, 1, 2) if out.ndim == 4 else out
 
 
 def _dims(compiled: Any) -> list[int | None]:
@@ -93,8 +120,7 @@ class OpenVinoPredictor(GraphPredictor):
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         try:
-            # share_outputs=False (the default): the result is a copy, not the request's buffer.
-            return np.asarray(self.request.infer({0: x})[0], dtype=np.float32)
+            return run_nchw(self.request, x)
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or ["no message"])[0]
             raise DataError(

@@ -272,7 +272,7 @@ def quantize_onnx(
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         quantized = Path(tmp) / "int8.onnx"
         if engine == "nncf":
-            variant = "nncf"
+            variant = "none"  # NNCF reads the exported graph as it is
             _quantize_nncf(fp32_path, quantized, images)
         else:
             prepared = Path(tmp) / "prepared.onnx"
@@ -286,7 +286,7 @@ def quantize_onnx(
         path=out,
         fp32_bytes=fp32_path.stat().st_size,
         int8_bytes=out.stat().st_size,
-        method=method if engine != "nncf" else "nncf min-max",
+        method=method if engine != "nncf" else "min-max",
         calib_images=len(images),
         preprocess=variant,
         op_counts=op_type_counts(result),
