@@ -14,7 +14,9 @@ deployment harness, ``segcompress.deploy.benchmark``). Then:
   consumer; ``segcompress.deploy.op_profile.estimate_traffic``) and the time it needs at the
   measured bandwidth: the memory bound;
 * **where the time goes**: per-operator kernel time of each student's INT8 files at the
-  largest size, batch 1 (ORT profiling, OpenVINO performance counters), by category.
+  largest size, batch 1 (ORT profiling, OpenVINO performance counters), by category;
+* **quantization settings**: ``student_s`` at the largest size quantized by ONNX Runtime with
+  per-tensor or per-channel weights and unsigned or signed activations, in both runtimes.
 
 Prints the tables with the issue's targets and writes ``benchmarks/results/edge.json``. Run it
 alone on the machine: every number here is a time.
@@ -188,6 +190,36 @@ def student_rows(
     return rows
 
 
+# (name, per-channel weights, signed activations) of the ORT settings compared.
+SETTINGS = (
+    ("per-channel, U8 activations", True, False),
+    ("per-tensor, U8 activations", False, False),
+    ("per-channel, S8 activations", True, True),
+)
+
+
+def settings_rows(
+    name: str, size: tuple[int, int], work: Path, threads: int, runs: int
+) -> list[dict[str, Any]]:
+    """Batch-1 latency of ``name`` quantized by ORT with each of :data:`SETTINGS`."""
+    fp32 = work / f"{name}-{size[0]}x{size[1]}.onnx"
+    images = smooth_images(CALIB_N, size, 0)
+    rows = []
+    for i, (label, per_channel, signed) in enumerate(SETTINGS):
+        path = work / f"settings-{i}.onnx"
+        quantize_onnx(fp32, path, images, per_channel=per_channel, signed_activations=signed)
+        for row in benchmark(
+            [path],
+            backends=("onnx-int8", "openvino-int8"),
+            img_size=size,
+            batches=(1,),
+            threads=threads,
+            runs=runs,
+        ):
+            rows.append({**row, "setting": label, "arch": name, "size": f"{size[0]}x{size[1]}"})
+    return rows
+
+
 def _bound(row: dict[str, Any], fp32: onnx.ModelProto, peaks: dict[str, float], gbps: float):
     """Achieved GOP/s, % of peak, and the memory-bound time at batch 1 and 8."""
     int8 = row["backend"].endswith("int8")
@@ -237,6 +269,12 @@ def _print_tables(result: dict[str, Any]) -> None:
     for p in result["profiles"]:
         cats = " | ".join(f"{p['by_category'][c]:.2f}" for c in CATEGORIES)
         print(f"| {p['arch']} | {p['file']} | {p['runtime']} | {p['total_ms']:.2f} | {cats} |")
+    print("\nORT quantization settings (student_s, batch 1, p50 ms):")
+    print("| setting | ORT | OpenVINO |\n|---|---:|---:|")
+    for label, *_ in SETTINGS:
+        rows = [r for r in result["settings"] if r["setting"] == label]
+        ms = {r["backend"]: r["latency_p50_ms"] for r in rows}
+        print(f"| {label} | {ms['onnx-int8']:.2f} | {ms['openvino-int8']:.2f} |")
     print(f"\ntargets ({result['target_size']}, batch 1):")
     for t in result["targets"]:
         print(f"- {t['name']}: {t['measured']:.2f} (target {t['target']}) -> {t['met']}")
@@ -309,6 +347,7 @@ def main() -> None:
                 if tuple(size) == tuple(args.sizes[-1]):
                     for p in profiles(files, tuple(size), args.threads, args.profile_runs):
                         profs.append({**p, "arch": arch, "size": f"{size[0]}x{size[1]}"})
+        settings = settings_rows("student_s", tuple(args.sizes[-1]), work, args.threads, args.runs)
     last = f"{args.sizes[-1][0]}x{args.sizes[-1][1]}"
     result = {
         "threads": args.threads,
@@ -319,6 +358,7 @@ def main() -> None:
         "bandwidth_gbps": gbps,
         "rows": rows,
         "profiles": profs,
+        "settings": settings,
         "target_size": last,
         "targets": _targets(rows, last),
     }

@@ -193,7 +193,7 @@ def _preprocess(src: Path, dst: Path) -> str:
 
 
 def _quantize_ort(
-    prepared: Path, out: Path, images: np.ndarray, method: str, per_channel: bool
+    prepared: Path, out: Path, images: np.ndarray, method: str, per_channel: bool, signed: bool
 ) -> None:
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -214,7 +214,7 @@ def _quantize_ort(
             _Reader(images),
             quant_format=QuantFormat.QDQ,
             per_channel=per_channel,
-            activation_type=QuantType.QUInt8,
+            activation_type=QuantType.QInt8 if signed else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
             extra_options={"CalibStridedMinMax": _chunk(len(images))},
@@ -248,11 +248,13 @@ def quantize_onnx(
     method: str = "minmax",
     info: ModelInfo | None = None,
     per_channel: bool = True,
+    signed_activations: bool = False,
     engine: str = "onnxruntime",
 ) -> QuantizeReport:
     """Quantize ``fp32_path`` to ``out`` with ``calibration`` images (``[n, 3, H, W]``, already
     in the model's normalisation); ``info`` supplies metadata a foreign file lacks. ``engine``:
-    ``onnxruntime`` (``method`` chooses its calibration) or ``nncf`` (its own min-max ranges)."""
+    ``onnxruntime`` (``method`` chooses its calibration; ``per_channel`` weights and
+    ``signed_activations`` are its settings) or ``nncf`` (its own min-max ranges)."""
     if engine not in QUANTIZE_ENGINES:
         raise UsageError(f"--engine {engine}: choose one of {', '.join(QUANTIZE_ENGINES)}")
     if method not in CALIBRATION_METHODS:
@@ -277,7 +279,7 @@ def quantize_onnx(
         else:
             prepared = Path(tmp) / "prepared.onnx"
             variant = _preprocess(fp32_path, prepared)
-            _quantize_ort(prepared, quantized, images, method, per_channel)
+            _quantize_ort(prepared, quantized, images, method, per_channel, signed_activations)
         result = onnx.load(str(quantized))
     write_info(result, info, precision="int8", calibration=method if engine != "nncf" else engine)
     save_onnx_atomic(result, out)
