@@ -3,9 +3,11 @@
 A model is a training checkpoint, an ONNX file or a registry name (random initialisation, for
 architecture-only timing). Checkpoints and registry models are run in PyTorch (eager, and
 optionally channels_last or ``torch.compile``) and, exported to ONNX at the benchmark size
-(fixed height/width, dynamic batch), in ONNX Runtime FP32 and INT8 (static QDQ, calibrated on
+(fixed height/width, dynamic batch), as FP32 and INT8 files (static QDQ, calibrated on
 ``calibration`` images or, without data, on smooth random images: fine for timing, not for
-accuracy). An ONNX file runs as it is (its backend follows from its graph).
+accuracy), each run by ONNX Runtime (``onnx-*``) and by OpenVINO (``openvino-*``; skipped, said
+in one line, when it is not installed). An ONNX file runs as it is (its precision follows from
+its graph), in each runtime asked for.
 
 Measured per (model, backend):
 
