@@ -72,6 +72,29 @@ def test_every_artefact_is_written(demo_dir: Path) -> None:
     assert all(r["latency_p50_ms"] > 0 for r in bench["rows"])
 
 
+def test_fix_examples_are_the_images_distillation_helped_most(demo_dir: Path) -> None:
+    """Recomputed from the stored masks: each row's gain is the per-image mIoU difference of
+    the two students, rows in descending order of it, distinct images."""
+    import numpy as np
+    import torch
+
+    from segcompress.data.classes import IDD_LEVEL3
+    from segcompress.metrics import image_miou
+
+    with np.load(demo_dir / "eval" / "samples.npz") as npz:
+        s = {k: npz[k] for k in npz.files}
+    gt = torch.from_numpy(s["fix_gt"]).long()
+
+    def score(key: str) -> torch.Tensor:
+        pred = torch.from_numpy(s[key]).long()
+        return image_miou(pred, gt, IDD_LEVEL3.num_classes, IDD_LEVEL3.ignore_index)
+
+    gain = (score("fix_kd") - score("fix_scratch")).numpy()
+    np.testing.assert_allclose(s["fix_gain"], gain, atol=1e-9)
+    assert list(s["fix_gain"]) == sorted(s["fix_gain"], reverse=True)
+    assert len(set(s["fix_index"].tolist())) == len(s["fix_index"]) == len(s["images"])
+
+
 def test_report_numbers_match_the_evaluations(demo_dir: Path) -> None:
     text = (demo_dir / "report.html").read_text(encoding="utf-8")
     md = (demo_dir / "report.md").read_text(encoding="utf-8")
@@ -84,7 +107,7 @@ def test_report_numbers_match_the_evaluations(demo_dir: Path) -> None:
     for row, label in ROWS:
         assert label in text and f"{miou[row]:.4f}" in text
     assert "Input" in md and "Ground Truth" in md
-    assert len(re.findall(r'<img src="data:image/png;base64,', text)) == 5
+    assert len(re.findall(r'<img src="data:image/png;base64,', text)) == 6
     assert text.count('<tr class="mean">') == 2
     for verb in ("train", "distill", "evaluate", "export", "quantize", "benchmark"):
         assert f"segcompress {verb} " in text
@@ -164,7 +187,7 @@ def test_report_opens_in_a_real_browser(demo_dir: Path, tmp_path: Path) -> None:
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
     assert dom.stdout.count("<table") == 4
-    assert len(re.findall(r'<img src="data:image/png;base64,', dom.stdout)) == 5
+    assert len(re.findall(r'<img src="data:image/png;base64,', dom.stdout)) == 6
     shot_run = chromium(f"--screenshot={shot}", "--window-size=1280,2400")
     assert shot_run.returncode == 0 and shot.is_file(), shot_run.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"))

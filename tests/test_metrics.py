@@ -245,3 +245,30 @@ def test_property_counts_and_score_ranges(num_classes, data):
                 assert 0.0 <= value <= 1.0 and not math.isnan(value)
     values = [*scores.mean.values(), scores.pixel_accuracy, scores.fw_iou]
     assert all(v is None or 0.0 <= v <= 1.0 for v in values)
+
+
+def test_image_miou_matches_sklearn_per_image():
+    """Each image's score is sklearn's macro Jaccard over the classes in its ground truth."""
+    from sklearn.metrics import jaccard_score
+
+    from segcompress.metrics import image_miou
+
+    g = torch.Generator().manual_seed(3)
+    target = torch.randint(0, 5, (4, 9, 11), generator=g)
+    target[0][target[0] == 4] = 2  # image 0 lacks class 4: it must not count there
+    target[1, :3] = 255  # ignored rows
+    pred = torch.where(
+        torch.rand(4, 9, 11, generator=g) < 0.6,
+        target,
+        torch.randint(0, 6, (4, 9, 11), generator=g),
+    )
+    pred[1, :3] = 5  # predictions on ignored pixels do not count
+    got = image_miou(pred, target, num_classes=6, ignore_index=255)
+    for i in range(4):
+        keep = target[i] != 255
+        t, p = target[i][keep].numpy(), pred[i][keep].numpy()
+        labels = np.unique(t)
+        want = jaccard_score(t, p, labels=labels, average="macro", zero_division=0)
+        assert got[i].item() == pytest.approx(want)
+    empty = image_miou(pred[:1], torch.full_like(target[:1], 255), 6, 255)
+    assert torch.isnan(empty).all()

@@ -107,6 +107,12 @@ def make_inputs(teacher: int = 90, scratch: int = 40, kd: int = 60) -> dict[str,
             "gt": masks,
             "teacher": (masks + 1) % 3,
             "student_kd": np.zeros_like(masks),
+            "fix_index": np.array([1, 0]),
+            "fix_gain": np.array([0.25, -0.125]),
+            "fix_images": rng.integers(0, 256, size=(2, 16, 32, 3), dtype=np.uint8),
+            "fix_gt": masks,
+            "fix_scratch": (masks + 2) % 3,
+            "fix_kd": masks,
         },
         "curves": curves,
         "export": {},
@@ -431,6 +437,19 @@ def test_figures_are_drawn_from_the_inputs(written) -> None:
     for i, panels in enumerate(masks):
         for panel, key in zip(panels, ("gt", "teacher", "student_kd"), strict=True):
             np.testing.assert_array_equal(panel, samples[key][i])
+
+    images, masks, classes, titles = drawn["fixes"]
+    assert titles == ("Input", "Ground Truth", "Student from scratch", "Student distilled")
+    np.testing.assert_array_equal(np.stack(images), samples["fix_images"])
+    for i, panels in enumerate(masks):
+        for panel, key in zip(panels, ("fix_gt", "fix_scratch", "fix_kd"), strict=True):
+            np.testing.assert_array_equal(panel, samples[key][i])
+
+
+def test_fixes_caption_gives_each_rows_gain(written) -> None:
+    text = "top to bottom: +25.00, -12.50)"
+    assert text in written["md"]
+    assert text in written["html"]
 
 
 @pytest.mark.parametrize("missing", ["student_kd_onnx", "student_scratch"])

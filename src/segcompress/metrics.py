@@ -32,6 +32,7 @@ __all__ = [
     "Scores",
     "compute_scores",
     "format_table",
+    "image_miou",
     "scores_to_dict",
 ]
 
@@ -194,6 +195,25 @@ def compute_scores(matrix: Tensor | np.ndarray, class_names: Sequence[str] | Non
         return Scores(tuple(classes), mean, None, None)
     fw_iou = float(sum(c.support / total * c.iou for c in present if c.iou is not None))
     return Scores(tuple(classes), mean, float(tp.sum() / total), fw_iou)
+
+
+def image_miou(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int) -> Tensor:
+    """Per-image mIoU ``[N]`` of class-id batches ``[N, H, W]``, by the dataset-level rule: the
+    mean over the classes present in that image's ground truth, ignored pixels left out (an
+    image with none labelled scores NaN). Used to find the images where two models differ."""
+    n = pred.shape[0]
+    pred, target = pred.reshape(n, -1).long(), target.reshape(n, -1).long()
+    valid = (target != ignore_index) & (target >= 0) & (target < num_classes)
+    index = torch.arange(n, device=pred.device)[:, None] * num_classes**2
+    index = index + target.clamp(0, num_classes - 1) * num_classes + pred.clamp(0, num_classes - 1)
+    counts = torch.bincount(index[valid], minlength=n * num_classes**2)
+    m = counts.reshape(n, num_classes, num_classes).double()
+    tp = m.diagonal(dim1=1, dim2=2)
+    support, predicted = m.sum(2), m.sum(1)
+    union = support + predicted - tp
+    iou = torch.where(union > 0, tp / union.clamp(min=1), torch.zeros_like(tp))
+    present = support > 0
+    return (iou * present).sum(1) / present.sum(1)  # 0 / 0 = NaN: nothing labelled
 
 
 def scores_to_dict(scores: Scores) -> dict[str, Any]:

@@ -8,8 +8,10 @@ distillation result whichever way it goes.
 Inputs (a dict): ``evaluations`` (row key -> ``{"scores": scores_to_dict(...), "confusion":
 [[...]]}``), ``benchmark`` (``{"machine": ..., "rows": [benchmark rows with "key"]}``),
 ``samples`` (``images`` uint8 [N, H, W, 3], ``gt``/``teacher``/``student_kd`` class ids
-[N, H, W]), ``curves`` (run -> log rows), ``classes`` (ClassTable dict), ``commands`` (row key ->
-command lines), ``stages`` (stage -> seconds), ``budget``, ``data``, ``export``, ``quantize``.
+[N, H, W]; ``fix_images``/``fix_gt``/``fix_scratch``/``fix_kd`` and ``fix_gain``, the images
+where distillation gained most per image), ``curves`` (run -> log rows), ``classes``
+(ClassTable dict), ``commands`` (row key -> command lines), ``stages`` (stage -> seconds),
+``budget``, ``data``, ``export``, ``quantize``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ ROWS = (
 )
 # Per-class tables and confusion matrices are drawn for these rows.
 DETAIL_ROWS = ("teacher", "student_kd")
-FIGURES = ("samples", "curves", "tradeoff", "confusion_teacher", "confusion_student_kd")
+FIGURES = ("samples", "fixes", "curves", "tradeoff", "confusion_teacher", "confusion_student_kd")
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
 max-width:1180px;color:#222;line-height:1.45;padding:0 1em}
@@ -170,12 +172,28 @@ def _draw_figures(inputs: dict[str, Any], folder: Path) -> dict[str, Path]:
         paths["samples"],
         titles=("Input", "Ground Truth", "Teacher", "Student (KD)"),
     )
+    plot_comparison(
+        list(s["fix_images"]),
+        [list(m) for m in zip(s["fix_gt"], s["fix_scratch"], s["fix_kd"], strict=True)],
+        classes,
+        paths["fixes"],
+        titles=("Input", "Ground Truth", "Student from scratch", "Student distilled"),
+    )
     _plot_curves(inputs["curves"], paths["curves"])
     _plot_tradeoff(inputs, paths["tradeoff"])
     for key in DETAIL_ROWS:
         matrix = np.asarray(inputs["evaluations"][key]["confusion"])
         plot_confusion(matrix, classes.names, paths[f"confusion_{key}"])
     return paths
+
+
+def fixes_caption(inputs: dict[str, Any]) -> str:
+    """What the ``fixes`` figure shows, with each row's per-image gain."""
+    gains = ", ".join(_pts(g) for g in inputs["samples"]["fix_gain"])
+    return (
+        "The validation images where the distilled student's per-image mIoU gained most over "
+        f"the scratch student's, one row each (gain in mIoU points, top to bottom: {gains})."
+    )
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -310,6 +328,9 @@ def render_html(inputs: dict[str, Any], figures: dict[str, Path]) -> str:
         "</ul>",
         "<h2>Predictions</h2>",
         img("samples", "Input, ground truth, teacher and distilled student predictions"),
+        "<h2>Where distillation helped</h2>",
+        f"<p>{esc(fixes_caption(inputs))}</p>",
+        img("fixes", "Input, ground truth, scratch and distilled student predictions"),
         "<h2>Per-class scores (validation)</h2>",
         '<div class="side">',
     ]
@@ -356,6 +377,8 @@ def render_markdown(inputs: dict[str, Any], figures: dict[str, Path], base: Path
     parts += [_md_table(SUMMARY_HEADER, summary_rows(inputs)), ""]
     parts += [f"- {line}" for line in _setup_lines(inputs)]
     parts += ["", "## Predictions", "", img("samples", "Input | Ground Truth | Teacher | KD"), ""]
+    parts += ["## Where distillation helped", "", fixes_caption(inputs), ""]
+    parts += [img("fixes", "Input | Ground Truth | Scratch | Distilled"), ""]
     parts += ["## Per-class scores (validation)", ""]
     for key in DETAIL_ROWS:
         rows, mean = class_rows(inputs["evaluations"][key])

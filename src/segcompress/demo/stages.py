@@ -267,6 +267,42 @@ def _eval_ok(path: Path) -> bool:
     return np.asarray(data["confusion"]).ndim == 2 and data["scores"]["mean"]["iou"] is not None
 
 
+FIX_KEYS = ("fix_index", "fix_gain", "fix_images", "fix_gt", "fix_scratch", "fix_kd")
+
+
+def _fix_examples(
+    predictors: Mapping[str, Any], dataset: Any, loader: Any, k: int
+) -> dict[str, Any]:
+    """The ``k`` validation images where the distilled student's per-image mIoU gains most over
+    the scratch student's (``fix_gain``, in mIoU), with both predictions, for the report."""
+    import numpy as np
+    import torch
+
+    from segcompress.data import MEAN, STD
+    from segcompress.metrics import image_miou
+    from segcompress.viz import denormalize
+
+    classes = dataset.classes
+    scores: dict[str, list[torch.Tensor]] = {"student_scratch": [], "student_kd": []}
+    for images, masks in loader:  # in dataset order: the loader does not shuffle
+        for key, found in scores.items():
+            pred = predictors[key](images).argmax(1)
+            found.append(image_miou(pred, masks, classes.num_classes, classes.ignore_index))
+    gain = torch.cat(scores["student_kd"]) - torch.cat(scores["student_scratch"])
+    order = torch.argsort(torch.nan_to_num(gain, nan=-2.0), descending=True)[:k].tolist()
+    chosen = [dataset[i] for i in order]
+    images = torch.stack([image for image, _ in chosen])
+    out = {
+        "fix_index": np.asarray(order, dtype=np.int64),
+        "fix_gain": gain[order].numpy(),
+        "fix_images": np.stack([denormalize(im, MEAN, STD) for im in images]),
+        "fix_gt": np.stack([mask.numpy() for _, mask in chosen]).astype(np.uint8),
+    }
+    for key, name in (("student_scratch", "fix_scratch"), ("student_kd", "fix_kd")):
+        out[name] = predictors[key](images).argmax(1).numpy().astype(np.uint8)
+    return out
+
+
 class Evaluate(DemoStage):
     """Score the three checkpoints on the validation split, and keep sample predictions."""
 
@@ -307,6 +343,7 @@ class Evaluate(DemoStage):
             "gt": np.stack([mask.numpy() for _, mask in vis]).astype(np.uint8),
         }
         device = torch.device("cpu")
+        predictors = {}
         for training, path in zip(self.demo.trainings, self.evaluations(), strict=True):
             ckpt = training.checkpoint
             model = model_from_checkpoint(load_checkpoint(ckpt), str(ckpt))
@@ -320,6 +357,8 @@ class Evaluate(DemoStage):
             )
             _write_eval(path, training.folder, matrix.matrix, classes, f"{ckpt} (PyTorch)")
             samples[training.folder] = predict(vis_images).argmax(1).numpy().astype(np.uint8)
+            predictors[training.folder] = predict
+        samples.update(_fix_examples(predictors, dataset, loader, b.vis_rows))
         with atomic_write(self.samples_path, "sample predictions") as fh:
             np.savez_compressed(fh, **samples)
         return {"evaluations": list(RUNS.values()), "classes": classes.to_dict()}
@@ -330,7 +369,7 @@ class Evaluate(DemoStage):
         if not all(_eval_ok(path) for path in self.evaluations()):
             return False
         with np.load(self.samples_path) as samples:
-            return all(k in samples for k in ("images", "gt", "teacher", "student_kd"))
+            return all(k in samples for k in ("images", "gt", "teacher", "student_kd", *FIX_KEYS))
 
     def command(self, training: Training) -> str:
         """The command that scores ``training``'s checkpoint."""
