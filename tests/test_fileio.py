@@ -45,3 +45,18 @@ def test_replace_atomic_moves_a_finished_temporary(tmp_path):
     fileio.replace_atomic(tmp, path)
     assert path.read_bytes() == b"filled in place" and not tmp.exists()
     assert fileio.file_sha256(path) == fileio.file_sha256(path) != fileio.file_sha256(__file__)
+
+
+def test_written_files_get_the_mode_open_would_give(tmp_path):
+    """Not mkstemp's private 0600: reports and results must be readable like any output."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        fileio.atomic_write_bytes(tmp_path / "a.json", b"{}")
+        plain = tmp_path / "b.json"
+        plain.write_bytes(b"{}")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "a.json").stat().st_mode)
+    assert mode == stat.S_IMODE(plain.stat().st_mode) == 0o644

@@ -55,6 +55,13 @@ def fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _default_mode() -> int:
+    """0666 less the process umask: what a plain ``open(path, "w")`` creates."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, what: str = "file") -> Iterator[BinaryIO]:
     """A binary handle whose content replaces ``path`` only once the block ends without error.
@@ -70,6 +77,8 @@ def atomic_write(path: str | Path, what: str = "file") -> Iterator[BinaryIO]:
     except OSError as exc:
         raise DataError(f"{path}: cannot write the {what} ({describe_os_error(exc)})") from exc
     try:
+        # mkstemp creates the file private (0600); give it the mode open() would have.
+        os.fchmod(fd, _default_mode())
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
