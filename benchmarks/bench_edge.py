@@ -16,7 +16,8 @@ deployment harness, ``segcompress.deploy.benchmark``). Then:
 * **where the time goes**: per-operator kernel time of each student's INT8 files at the
   largest size, batch 1 (ORT profiling, OpenVINO performance counters), by category;
 * **quantization settings**: ``student_s`` at the largest size quantized by ONNX Runtime with
-  per-tensor or per-channel weights and unsigned or signed activations, in both runtimes.
+  per-tensor or per-channel weights, unsigned or signed activations, and the stem in FP32 (the
+  default) or INT8, in both runtimes.
 
 Prints the tables with the issue's targets and writes ``benchmarks/results/edge.json``. Run it
 alone on the machine: every number here is a time.
@@ -190,11 +191,12 @@ def student_rows(
     return rows
 
 
-# (name, per-channel weights, signed activations) of the ORT settings compared.
+# (name, per-channel weights, signed activations, FP32 stem) of the ORT settings compared.
 SETTINGS = (
-    ("per-channel, U8 activations", True, False),
-    ("per-tensor, U8 activations", False, False),
-    ("per-channel, S8 activations", True, True),
+    ("per-channel, U8 activations, FP32 stem", True, False, True),
+    ("per-tensor, U8 activations, FP32 stem", False, False, True),
+    ("per-channel, S8 activations, FP32 stem", True, True, True),
+    ("per-channel, U8 activations, INT8 stem", True, False, False),
 )
 
 
@@ -205,9 +207,16 @@ def settings_rows(
     fp32 = work / f"{name}-{size[0]}x{size[1]}.onnx"
     images = smooth_images(CALIB_N, size, 0)
     rows = []
-    for i, (label, per_channel, signed) in enumerate(SETTINGS):
+    for i, (label, per_channel, signed, fp32_stem) in enumerate(SETTINGS):
         path = work / f"settings-{i}.onnx"
-        quantize_onnx(fp32, path, images, per_channel=per_channel, signed_activations=signed)
+        quantize_onnx(
+            fp32,
+            path,
+            images,
+            per_channel=per_channel,
+            signed_activations=signed,
+            fp32_stem=fp32_stem,
+        )
         for row in benchmark(
             [path],
             backends=("onnx-int8", "openvino-int8"),

@@ -61,7 +61,6 @@ def test_runtime_graph_uses_integer_kernels(int8_report) -> None:
     """ORT fuses the QDQ groups: convolutions run as QLinearConv; what stays FP32 is named."""
     runtime = runtime_graph(int8_report.path)
     assert int8_report.runtime_ops.get("com.microsoft:QLinearConv", 0) >= 1
-    assert "Conv" not in int8_report.runtime_ops
     assert int8_report.fp32_ops == fp32_op_types(runtime)
     # the final bilinear upsampling of the logits has no integer kernel in ORT
     assert int8_report.fp32_ops.get("Resize", 0) >= 1
@@ -122,3 +121,22 @@ def test_requantizing_refused(int8_report, tmp_path: Path) -> None:
 def test_unknown_method(fp32_onnx: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--method"):
         quantize_onnx(fp32_onnx, tmp_path / "q.onnx", torch.zeros(1, 3, 64, 64), method="kl")
+
+
+def _float_convs(ops: dict[str, int]) -> int:
+    return sum(n for op, n in ops.items() if op.split(":")[-1] in ("Conv", "FusedConv"))
+
+
+def test_only_the_stem_stays_fp32(int8_report, fp32_onnx: Path, tmp_path: Path) -> None:
+    """The default keeps the image-reading convolution in FP32 (u8s8 saturation without VNNI);
+    every other convolution runs in INT8; ``fp32_stem=False`` quantizes the stem too."""
+    from segcompress.deploy.quantize import stem_convolutions
+
+    stem = stem_convolutions(onnx.load(str(fp32_onnx)))
+    assert len(stem) == 1
+    assert _float_convs(int8_report.fp32_ops) == 1
+    images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    whole = quantize_onnx(fp32_onnx, tmp_path / "all.onnx", images, fp32_stem=False)
+    assert _float_convs(whole.fp32_ops) == 0
+    qlinear = "com.microsoft:QLinearConv"
+    assert whole.runtime_ops[qlinear] == int8_report.runtime_ops[qlinear] + 1
