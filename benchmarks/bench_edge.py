@@ -31,7 +31,6 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from segcompress.deploy.op_profile import (
 )
 from segcompress.deploy.quantize import quantize_onnx
 from segcompress.deploy.samples import smooth_images
+from segcompress.models.profile import time_calls
 from segcompress.models.registry import create_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "edge.json"
@@ -79,14 +79,8 @@ def _files(name: str, size: tuple[int, int], work: Path) -> dict[str, Path]:
 
 
 def _time(fn: Any, runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds of ``runs`` calls of ``fn()`` (the deployment harness's loop)."""
+    return statistics.median(time_calls(lambda _: fn(), None, runs, warmup)) / 1e3
 
 
 def _peak_files(work: Path) -> dict[str, Path]:

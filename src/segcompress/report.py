@@ -165,20 +165,22 @@ def _draw_figures(inputs: dict[str, Any], folder: Path) -> dict[str, Path]:
     classes = ClassTable.from_dict(inputs["classes"], source="report inputs")
     s = inputs["samples"]
     paths = {name: folder / f"{name}.png" for name in FIGURES}
-    plot_comparison(
-        list(s["images"]),
-        [list(m) for m in zip(s["gt"], s["teacher"], s["student_kd"], strict=True)],
-        classes,
-        paths["samples"],
-        titles=("Input", "Ground Truth", "Teacher", "Student (KD)"),
-    )
-    plot_comparison(
-        list(s["fix_images"]),
-        [list(m) for m in zip(s["fix_gt"], s["fix_scratch"], s["fix_kd"], strict=True)],
-        classes,
-        paths["fixes"],
-        titles=("Input", "Ground Truth", "Student from scratch", "Student distilled"),
-    )
+    grids = {  # figure: image key, mask keys, column titles
+        "samples": ("images", ("gt", "teacher", "student_kd"), ("Teacher", "Student (KD)")),
+        "fixes": (
+            "fix_images",
+            ("fix_gt", "fix_scratch", "fix_kd"),
+            ("Student from scratch", "Student distilled"),
+        ),
+    }
+    for name, (images, masks, titles) in grids.items():
+        plot_comparison(
+            list(s[images]),
+            [list(m) for m in zip(*(s[k] for k in masks), strict=True)],
+            classes,
+            paths[name],
+            titles=("Input", "Ground Truth", *titles),
+        )
     _plot_curves(inputs["curves"], paths["curves"])
     _plot_tradeoff(inputs, paths["tradeoff"])
     for key in DETAIL_ROWS:

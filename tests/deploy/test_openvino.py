@@ -24,6 +24,12 @@ def _images(n: int, seed: int) -> torch.Tensor:
     return torch.randn(n, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
 
 
+def _quick_benchmark(path: Path, backends: tuple[str, ...]) -> list[dict]:
+    """Two in-process batch-1 calls per backend: which rows come back, not how fast."""
+    options = {"img_size": (64, 64), "batches": (1,), "threads": 1, "runs": 2, "warmup": 0}
+    return benchmark([path], backends=backends, isolate=False, **options)
+
+
 def test_openvino_fp32_matches_torch_and_ort(fp32_onnx: Path, trained_model) -> None:
     x = _images(5, 11)  # 5: not a multiple of anything the graph fixes
     predictor = load_predictor(fp32_onnx, threads=1, runtime="openvino")
@@ -77,16 +83,7 @@ def test_missing_openvino_is_named_and_benchmark_goes_on(
     monkeypatch.setattr(ov_runtime, "openvino_available", lambda: False)
     with pytest.raises(UsageError, match=r"pip install 'segcompress\[openvino\]'"):
         load_predictor(fp32_onnx, runtime="openvino")
-    rows = benchmark(
-        [fp32_onnx],
-        backends=("onnx-fp32", "openvino-fp32"),
-        img_size=(64, 64),
-        batches=(1,),
-        threads=1,
-        runs=2,
-        warmup=0,
-        isolate=False,
-    )
+    rows = _quick_benchmark(fp32_onnx, ("onnx-fp32", "openvino-fp32"))
     assert [r["backend"] for r in rows] == ["onnx-fp32"]
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
@@ -96,16 +93,7 @@ def test_missing_openvino_is_named_and_benchmark_goes_on(
 
 
 def test_onnx_file_benchmarked_in_both_runtimes(int8_report) -> None:
-    rows = benchmark(
-        [int8_report.path],
-        backends=("onnx-int8", "openvino-int8", "onnx-fp32"),
-        img_size=(64, 64),
-        batches=(1,),
-        threads=1,
-        runs=2,
-        warmup=0,
-        isolate=False,
-    )
+    rows = _quick_benchmark(int8_report.path, ("onnx-int8", "openvino-int8", "onnx-fp32"))
     # the file is INT8: its own backend in each runtime, not an FP32 one
     assert [r["backend"] for r in rows] == ["onnx-int8", "openvino-int8"]
     assert all(r["latency_p50_ms"] > 0 for r in rows)

@@ -106,12 +106,6 @@ def profile_onnxruntime(
     """ONNX Runtime's per-operator kernel time on input ``x`` (see the module docstring)."""
     import onnxruntime as ort
 
-    from segcompress.deploy.runtime import onnx_session
-
-    warm = onnx_session(path, threads=threads, device="cpu")
-    name = warm.get_inputs()[0].name
-    for _ in range(warmup):
-        warm.run(None, {name: x})
     with tempfile.TemporaryDirectory() as tmp:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -120,6 +114,7 @@ def profile_onnxruntime(
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / "ort")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
         for _ in range(warmup):
             session.run(None, {name: x})
         for _ in range(runs):
