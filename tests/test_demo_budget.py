@@ -12,11 +12,15 @@ from segcompress.demo import DEFAULT_BUDGET, QUICK_BUDGET, RUNS, STAGES, Demo
 from segcompress.errors import UsageError
 
 KL = {"kd": ["kl"], "temperature": 4.0, "lambda_kd": 1.0}
+DIST = {"kd": ["dist"], "precompute_teacher": True}
 
 
-def test_both_budgets_distil_with_pixel_kd() -> None:
-    assert DEFAULT_BUDGET.distill == KL and QUICK_BUDGET.distill == KL
-    assert DEFAULT_BUDGET.augment == {} and QUICK_BUDGET.augment == {}
+def test_both_budgets_distil_with_dist_on_cached_targets_and_unlabelled_frames() -> None:
+    assert DEFAULT_BUDGET.distill == DIST and QUICK_BUDGET.distill == DIST
+    assert DEFAULT_BUDGET.augment == QUICK_BUDGET.augment == {"scale": [1.0, 1.0]}
+    assert DEFAULT_BUDGET.loss == QUICK_BUDGET.loss == {"class_weights": "median-freq"}
+    assert DEFAULT_BUDGET.n_unlabeled > 0 and QUICK_BUDGET.n_unlabeled > 0
+    assert DEFAULT_BUDGET.n_val >= 96  # the smallest val split for the demo's claims
     assert STAGES == (
         "data",
         "teacher",
@@ -47,6 +51,19 @@ def test_the_recipe_goes_into_the_distilled_students_config_only(tmp_path: Path)
         a.name for a, b in zip(old.stages, new.stages, strict=True) if a.settings() != b.settings()
     ]
     assert changed == ["student-kd", "report"]  # the report shows the KD terms
+
+
+def test_unlabelled_frames_reach_the_distilled_student_only(tmp_path: Path) -> None:
+    demo = Demo(tmp_path, QUICK_BUDGET, progress=False)
+    assert demo.train_config("student-kd").data.unlabeled == [
+        str(tmp_path / "data" / "unlabeled" / "images")
+    ]
+    for stage in ("teacher", "student-scratch"):
+        assert demo.train_config(stage).data.unlabeled == []
+    for stage in RUNS:  # every model learns with the budget's loss
+        assert demo.train_config(stage).loss.class_weights == "median-freq"
+    none = Demo(tmp_path, replace(QUICK_BUDGET, n_unlabeled=0), progress=False)
+    assert none.train_config("student-kd").data.unlabeled == []
 
 
 def test_augment_overrides_reach_every_training(tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ BENCH = {
     "student_kd": (300_000, 4.0e8, 1.25, 14.0, "torch"),
     "student_kd_onnx": (None, None, 1.2, 9.0, "onnx-fp32"),
     "student_kd_int8": (None, None, 0.4, 6.0, "onnx-int8"),
+    "student_kd_onnx_openvino": (None, None, 1.2, 8.0, "openvino-fp32"),
+    "student_kd_int8_openvino": (None, None, 0.4, 4.5, "openvino-int8"),
 }
 
 
@@ -63,6 +65,8 @@ def make_inputs(teacher: int = 90, scratch: int = 40, kd: int = 60) -> dict[str,
         "student_kd": _evaluation(kd),
         "student_kd_onnx": _evaluation(kd - 2, off=12),
         "student_kd_int8": _evaluation(kd - 7, off=13),
+        "student_kd_onnx_openvino": _evaluation(kd - 3, off=11),
+        "student_kd_int8_openvino": _evaluation(kd - 5, off=14),
     }
     curves = {
         run: [
@@ -106,6 +110,7 @@ def make_inputs(teacher: int = 90, scratch: int = 40, kd: int = 60) -> dict[str,
             "images": rng.integers(0, 256, size=(2, 16, 32, 3), dtype=np.uint8),
             "gt": masks,
             "teacher": (masks + 1) % 3,
+            "student_scratch": (masks + 2) % 3,
             "student_kd": np.zeros_like(masks),
             "fix_index": np.array([1, 0]),
             "fix_gain": np.array([0.25, -0.125]),
@@ -127,7 +132,7 @@ def make_inputs(teacher: int = 90, scratch: int = 40, kd: int = 60) -> dict[str,
             "student_kd": ["segcompress distill --teacher t/best.pt --out kd"],
         },
         "stages": {"data": 0.5, "teacher": 12.25},
-        "data": {"n_train": 4, "n_val": 2, "size": [16, 32]},
+        "data": {"n_train": 4, "n_val": 2, "n_unlabeled": 12, "size": [16, 32]},
     }
 
 
@@ -275,20 +280,44 @@ def test_findings_state_ratios_to_the_teacher_from_the_inputs() -> None:
         assert stated, (name, ratios)
         _close(stated.group(1), value)
 
-    (int8,) = [line for line in lines if "INT8" in line]
-    f32, q = BENCH["student_kd_onnx"], BENCH["student_kd_int8"]
-    delta = _mean(inputs, "student_kd_int8") - _mean(inputs, "student_kd_onnx")
-    _close(re.search(r"([+-]\d+\.\d+) mIoU points", int8).group(1), 100 * delta)
-    _close(re.search(r"(\d+\.\d+)x faster", int8).group(1), f32[3] / q[3])
-    _close(re.search(r"file (\d+\.\d+)x smaller", int8).group(1), f32[2] / q[2])
-    _close(re.search(r"(\d+\.\d+)x the teacher's", int8).group(1), q[3] / t[3])
+    for suffix, runtime in (("", "ONNX Runtime"), ("_openvino", "OpenVINO")):
+        (int8,) = [line for line in lines if f"INT8 vs FP32 ({runtime})" in line]
+        f32_key, int8_key = f"student_kd_onnx{suffix}", f"student_kd_int8{suffix}"
+        f32, q = BENCH[f32_key], BENCH[int8_key]
+        delta = _mean(inputs, int8_key) - _mean(inputs, f32_key)
+        _close(re.search(r"([+-]\d+\.\d+) mIoU points", int8).group(1), 100 * delta)
+        _close(re.search(r"(\d+\.\d+)x faster", int8).group(1), f32[3] / q[3])
+        _close(re.search(r"file (\d+\.\d+)x smaller", int8).group(1), f32[2] / q[2])
+        _close(re.search(r"(\d+\.\d+)x the teacher's", int8).group(1), q[3] / t[3])
+
+
+def test_the_lead_says_what_was_compressed_kept_and_added_from_the_inputs() -> None:
+    inputs = make_inputs()
+    what, kept, added, budget = report.lead(inputs)
+    t, s, q = BENCH["teacher"], BENCH["student_kd"], BENCH["student_kd_int8_openvino"]
+    # the fastest INT8 backend is quoted: OpenVINO's 4.5 ms, not ORT's 6.0
+    assert "(openvino-int8)" in what and "4.50 ms" in what
+    numbers = [float(v) for v in re.findall(r"(\d+\.\d+)x (?:fewer|smaller|faster)", what)]
+    assert numbers == pytest.approx([t[0] / s[0], t[1] / s[1], t[2] / q[2], t[3] / q[3]], abs=0.05)
+    int8_miou, teacher = _mean(inputs, "student_kd_int8_openvino"), _mean(inputs, "teacher")
+    _close(re.search(r"(\d+\.\d+) mIoU in INT8", kept).group(1), 100 * int8_miou)
+    _close(re.search(r"(\d+)% of the teacher's", kept).group(1), 100 * int8_miou / teacher)
+    gain = _mean(inputs, "student_kd") - _mean(inputs, "student_scratch")
+    _close(re.search(r"([+-]\d+\.\d+) mIoU points", added).group(1), 100 * gain)
+    assert "4 labelled training images and 12 unlabelled frames" in added
+    assert "short budget" in budget and "not at convergence" in budget
+    rows = inputs["benchmark"]["rows"]
+    inputs["benchmark"]["rows"] = [r for r in rows if not r["key"].endswith("_openvino")]
+    assert "(onnx-int8)" in report.lead(inputs)[0]  # without OpenVINO: ORT's file
+    inputs["data"]["n_unlabeled"] = 0
+    assert "unlabelled" not in report.lead(inputs)[2]
 
 
 def test_a_slower_int8_model_is_not_called_faster() -> None:
     inputs = make_inputs()
     rows = {r["key"]: r for r in inputs["benchmark"]["rows"]}
     rows["student_kd_int8"]["latency_p50_ms"] = 18.0  # ONNX FP32 takes 9.0
-    (int8,) = [line for line in findings(inputs) if "INT8" in line]
+    (int8,) = [line for line in findings(inputs) if "INT8 vs FP32 (ONNX Runtime)" in line]
     assert "faster" not in int8
     _close(re.search(r"(\d+\.\d+)x speed \(slower\)", int8).group(1), 9.0 / 18.0)
 
@@ -432,10 +461,11 @@ def test_figures_are_drawn_from_the_inputs(written) -> None:
 
     images, masks, classes, titles = drawn["samples"]
     samples = inputs["samples"]
-    assert classes == CLASSES and titles[0] == "Input" and len(titles) == 4
+    assert classes == CLASSES and titles[0] == "Input" and len(titles) == 5
     np.testing.assert_array_equal(np.stack(images), samples["images"])
     for i, panels in enumerate(masks):
-        for panel, key in zip(panels, ("gt", "teacher", "student_kd"), strict=True):
+        keys = ("gt", "teacher", "student_scratch", "student_kd")
+        for panel, key in zip(panels, keys, strict=True):
             np.testing.assert_array_equal(panel, samples[key][i])
 
     images, masks, classes, titles = drawn["fixes"]
@@ -463,5 +493,16 @@ def test_rows_without_measurements_are_left_out(missing: str, tmp_path: Path) ->
     page.feed((tmp_path / "report.html").read_text(encoding="utf-8"))
     labels = [row[0] for row in page.tables[0][1:]]
     assert labels == [label for key, label in ROWS if key != missing]
-    if missing == "student_kd_onnx":  # no FP32 baseline: no INT8 comparison is stated
-        assert not [line for line in page.findings if "INT8" in line]
+    if missing == "student_kd_onnx":  # no FP32 baseline in ORT: no ORT INT8 comparison
+        assert not [line for line in page.findings if "(ONNX Runtime)" in line]
+        assert [line for line in page.findings if "INT8 vs FP32 (OpenVINO)" in line]
+
+
+def test_the_lead_opens_both_documents(written: dict[str, Any]) -> None:
+    import html as html_lib
+
+    lines = report.lead(written["inputs"])
+    md, page = written["md"], written["html"]
+    assert md.index(lines[0]) < md.index(lines[-1]) < md.index("## Results")
+    escaped = [html_lib.escape(line) for line in lines]
+    assert page.index("<h1>") < page.index(escaped[0]) < page.index("<h2>Results</h2>")

@@ -209,6 +209,35 @@ def test_rerun_with_other_arguments_removes_stale_files(tmp_path: Path) -> None:
     assert not is_synthesized(tmp_path, n_train=4, n_val=2, size=SMALL, seed=0)
 
 
+def test_unlabeled_frames_have_no_masks_keep_the_labelled_files_and_are_listed(
+    tmp_path: Path,
+) -> None:
+    from segcompress.data.dataset import list_pairs
+    from segcompress.data.formats import DataSpec
+    from segcompress.data.unlabeled import list_unlabeled
+
+    synthesize(tmp_path / "plain", n_train=2, n_val=1, size=SMALL, seed=4)
+    summary = synthesize(tmp_path / "ds", n_train=2, n_val=1, n_unlabeled=3, size=SMALL, seed=4)
+    root = tmp_path / "ds"
+    assert summary["n_unlabeled"] == 3
+    names = sorted(p.name for p in (root / "unlabeled").rglob("*") if p.is_file())
+    assert names == [f"{i:07d}_leftImg8bit.jpg" for i in (3, 4, 5)]  # ids after val, no masks
+    assert _hashes(root / "train") == _hashes(tmp_path / "plain" / "train")  # labelled unchanged
+    assert _hashes(root / "val") == _hashes(tmp_path / "plain" / "val")
+    assert len(set(_hashes(root / "unlabeled").values())) == 3  # frames of their own
+    assert is_synthesized(root, n_train=2, n_val=1, n_unlabeled=3, size=SMALL, seed=4)
+    assert not is_synthesized(root, n_train=2, n_val=1, size=SMALL, seed=4)
+    assert is_synthesized(tmp_path / "plain", n_train=2, n_val=1, size=SMALL, seed=4)
+    assert "n_unlabeled" not in json.loads((tmp_path / "plain" / "synth.json").read_text())
+    # the labelled splits stay the only splits; the frames are what --unlabeled reads
+    layout, listing = list_pairs(DataSpec(root=str(root), format="idd-kaggle"), "train")
+    assert layout.splits() == ["train", "val"]
+    assert [p.key for p in listing.pairs] == ["0000000", "0000001"]
+    assert len(list_unlabeled([root / "unlabeled"])) == 3
+    synthesize(root, n_train=2, n_val=1, size=SMALL, seed=4)  # fewer frames: stale ones go
+    assert not any((root / "unlabeled" / "images").iterdir())
+
+
 def test_interrupted_run_leaves_whole_files_and_an_incomplete_manifest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -260,6 +289,7 @@ def test_rerun_removes_temporaries_of_killed_writes_but_not_foreign_files(tmp_pa
         ({"n_train": 1, "n_val": 0, "size": (64, 0)}, "size"),
         ({"n_train": 1, "n_val": 0, "size": (64,)}, "size"),
         ({"n_train": 1, "n_val": 0, "seed": -3}, "seed"),
+        ({"n_train": 1, "n_val": 0, "n_unlabeled": -1}, "n_unlabeled"),
     ],
 )
 def test_bad_arguments_raise_usage_error_naming_them(tmp_path: Path, kwargs, named) -> None:

@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--n-val", type=non_negative_int, default=50, help="validation images (default 50)"
     )
+    p.add_argument(
+        "--n-unlabeled",
+        type=non_negative_int,
+        default=0,
+        help="frames without masks in OUT/unlabeled/images, for distill --unlabeled (default 0)",
+    )
     p.add_argument("--size", type=size_arg, default=(256, 512), help="HxW (default 256x512)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_synth)
@@ -90,6 +96,7 @@ def _synth(args: argparse.Namespace) -> int:
         n_val=args.n_val,
         size=args.size,
         seed=args.seed,
+        n_unlabeled=args.n_unlabeled,
         progress=True,
     )
     print(json.dumps(summary))

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from segcompress.data.synthetic.writer import UNLABELED
 from segcompress.demo.budget import DEFAULT_BUDGET, QUICK_BUDGET, DemoBudget
+from segcompress.demo.deploy_stages import Benchmark, Export, Quantize, build_stages
 from segcompress.demo.runner import Record, Runner
-from segcompress.demo.stages import (
-    Benchmark,
-    Data,
-    DemoStage,
-    Evaluate,
-    Export,
-    Quantize,
-    StudentKD,
-    Training,
-    build_stages,
-)
+from segcompress.demo.stages import Data, DemoStage, Evaluate, StudentKD, Training
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,6 +33,7 @@ class Demo:
         self.budget = budget
         self.progress = progress
         self.data_root = self.out / "data"
+        self.unlabeled_root = self.data_root / UNLABELED / "images"
         self.onnx_path = self.out / "deploy" / "student_kd.onnx"
         self.int8_path = self.out / "deploy" / "student_kd.int8.onnx"
         self.stages = build_stages(self)
@@ -88,8 +82,11 @@ class Demo:
         commands = {"data": [self.stage(Data).command()]}
         for training in self.trainings:
             commands[training.folder] = [training.command(), evaluate.command(training), bench_pt]
-        commands["student_kd_onnx"] = [self.stage(Export).command(), bench_onnx]
-        commands["student_kd_int8"] = [self.stage(Quantize).command(), bench_onnx]
+        for key, path, runtime in self.stage(Quantize).models():
+            made_by = Quantize if path == self.int8_path else Export
+            score = ["segcompress", "evaluate", str(path), "--data", str(self.data_root)]
+            score += ["--split", "val", "--runtime", runtime]
+            commands[key] = [self.stage(made_by).command(), shlex.join(score), bench_onnx]
         return commands
 
     def report_budget(self) -> dict[str, Any]:
@@ -104,7 +101,7 @@ class Demo:
 
         from segcompress.engine.logging import read_log
 
-        rows = [name for name, _ in self.stage(Benchmark).labels()]  # every model, in order
+        rows = [name for name, _, _ in self.stage(Benchmark).labels()]  # every model, in order
         evals = {name: json.loads(self.eval_path(name).read_text()) for name in rows}
         bench = json.loads(self.stage(Benchmark).path.read_text())
         with np.load(self.stage(Evaluate).samples_path) as npz:

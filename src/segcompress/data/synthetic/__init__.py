@@ -27,6 +27,7 @@ from segcompress.data.synthetic.layout import MIN_SIDE, render_scene
 from segcompress.data.synthetic.writer import (
     GENERATOR_VERSION,
     SPLITS,
+    UNLABELED,
     image_rng,
     is_synthesized,
     read_manifest,
@@ -37,6 +38,7 @@ __all__ = [
     "GENERATOR_VERSION",
     "MIN_SIDE",
     "SPLITS",
+    "UNLABELED",
     "image_rng",
     "is_synthesized",
     "read_manifest",

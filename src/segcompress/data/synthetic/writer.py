@@ -27,6 +27,7 @@ __all__ = [
     "JPEG_QUALITY",
     "MANIFEST_NAME",
     "SPLITS",
+    "UNLABELED",
     "image_rng",
     "is_synthesized",
     "read_manifest",
@@ -37,6 +38,9 @@ GENERATOR_VERSION = 1
 """Bump whenever the pixels change for the same arguments, so cached datasets are rebuilt."""
 
 SPLITS = ("train", "val")
+UNLABELED = "unlabeled"
+"""The folder of frames written without masks (``n_unlabeled``), for ``distill --unlabeled``."""
+_FOLDERS = (*SPLITS, UNLABELED)
 MANIFEST_NAME = "synth.json"
 JPEG_QUALITY = (55, 95)
 """Inclusive range drawn per image: compression artefacts vary like real data."""
@@ -70,9 +74,14 @@ def _write_manifest(path: Path, data: dict[str, Any]) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), "synthetic dataset manifest")
 
 
-def _manifest(n_train: int, n_val: int, size: tuple[int, int], seed: int) -> dict[str, Any]:
-    """The arguments that identify a dataset; ``is_synthesized`` compares these."""
-    return {
+def _manifest(
+    n_train: int, n_val: int, size: tuple[int, int], seed: int, n_unlabeled: int = 0
+) -> dict[str, Any]:
+    """The arguments that identify a dataset; ``is_synthesized`` compares these.
+
+    ``n_unlabeled`` is recorded only when non-zero, so manifests written before it existed
+    still describe the same dataset."""
+    data = {
         "generator": "segcompress.data.synthetic",
         "version": GENERATOR_VERSION,
         "layout": "idd-kaggle",
@@ -81,6 +90,9 @@ def _manifest(n_train: int, n_val: int, size: tuple[int, int], seed: int) -> dic
         "size": [size[0], size[1]],
         "seed": seed,
     }
+    if n_unlabeled:
+        data["n_unlabeled"] = n_unlabeled
+    return data
 
 
 def read_manifest(out: str | Path) -> dict[str, Any] | None:
@@ -93,7 +105,13 @@ def read_manifest(out: str | Path) -> dict[str, Any] | None:
 
 
 def is_synthesized(
-    out: str | Path, *, n_train: int, n_val: int, size: tuple[int, int] = (256, 512), seed: int = 0
+    out: str | Path,
+    *,
+    n_train: int,
+    n_val: int,
+    size: tuple[int, int] = (256, 512),
+    seed: int = 0,
+    n_unlabeled: int = 0,
 ) -> bool:
     """True when ``out`` holds a complete dataset written by this generator version with these
     arguments, so a caller may reuse it instead of regenerating."""
@@ -101,12 +119,13 @@ def is_synthesized(
     if data is None or not data.get("complete"):
         return False
     expected = _manifest(n_train, n_val, (int(size[0]), int(size[1])), seed)
-    return all(data.get(k) == v for k, v in expected.items())
+    same = all(data.get(k) == v for k, v in expected.items())
+    return same and data.get("n_unlabeled", 0) == n_unlabeled
 
 
-def _check_args(n_train: Any, n_val: Any, seed: Any) -> None:
+def _check_args(n_train: Any, n_val: Any, seed: Any, n_unlabeled: Any = 0) -> None:
     """UsageError for counts or seeds that are not non-negative integers."""
-    for name, value in (("n_train", n_train), ("n_val", n_val)):
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_unlabeled", n_unlabeled)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise UsageError(f"{name} must be an integer >= 0, got {value!r}")
     if n_train + n_val < 1:
@@ -122,19 +141,22 @@ def synthesize(
     n_val: int,
     size: tuple[int, int] = (256, 512),
     seed: int = 0,
+    n_unlabeled: int = 0,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Write a synthetic dataset in the Kaggle IDD layout and return a summary.
 
     ``{out}/{split}/images/{id:07d}_leftImg8bit.jpg`` and
     ``{out}/{split}/rgb_labels/{id:07d}_gtFine_polygons.png`` (RGB in the IDD level-3 palette,
-    void black); train ids are 0..n_train-1 and val ids continue after them. ``{out}/synth.json``
+    void black); train ids are 0..n_train-1 and val ids continue after them. ``n_unlabeled``
+    more frames go to ``{out}/unlabeled/images`` without masks (ids after val): the frames a
+    vehicle records but nobody labels, for ``distill --unlabeled``. ``{out}/synth.json``
     records the arguments and is marked complete only after the last file is written. Files of an
     earlier synthetic run in ``out`` that the new arguments do not produce are removed.
     """
-    _check_args(n_train, n_val, seed)
+    _check_args(n_train, n_val, seed, n_unlabeled)
     h, w = check_size(size)
-    n_train, n_val, seed = int(n_train), int(n_val), int(seed)
+    n_train, n_val, seed, n_unlabeled = int(n_train), int(n_val), int(seed), int(n_unlabeled)
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise UsageError(f"out {root} is a file; give a folder for the dataset")
@@ -142,17 +164,20 @@ def synthesize(
         raise UsageError(
             f"out {root} is not empty and holds no {MANIFEST_NAME}; give an empty or new folder"
         )
-    manifest = _manifest(n_train, n_val, (h, w), seed)
+    manifest = _manifest(n_train, n_val, (h, w), seed, n_unlabeled)
     lut = np.zeros((256, 3), dtype=np.uint8)  # void and unknown ids -> void colour (black)
     lut[:] = IDD_LEVEL3.void_color or (0, 0, 0)
     lut[: IDD_LEVEL3.num_classes] = np.asarray(IDD_LEVEL3.colors, dtype=np.uint8)
     jobs = [("train", i, i) for i in range(n_train)]
     jobs += [("val", i, n_train + i) for i in range(n_val)]
+    jobs += [(UNLABELED, i, n_train + n_val + i) for i in range(n_unlabeled)]
     start = time.perf_counter()
     try:
         for split in SPLITS:
             (root / split / "images").mkdir(parents=True, exist_ok=True)
             (root / split / "rgb_labels").mkdir(parents=True, exist_ok=True)
+        if n_unlabeled:
+            (root / UNLABELED / "images").mkdir(parents=True, exist_ok=True)
         _write_manifest(root / MANIFEST_NAME, {**manifest, "complete": False})
         iterator: Any = jobs
         if progress:
@@ -171,6 +196,8 @@ def synthesize(
                 format="JPEG",
                 quality=quality,
             )
+            if split == UNLABELED:
+                continue
             _save_image(
                 Image.fromarray(np.take(lut, label, axis=0), "RGB"),
                 root / split / "rgb_labels" / label_name,
@@ -178,7 +205,8 @@ def synthesize(
                 format="PNG",
             )
         _remove_stale(
-            root, {split: {_names(fid) for s, _, fid in jobs if s == split} for split in SPLITS}
+            root,
+            {split: {_names(fid) for s, _, fid in jobs if s == split} for split in _FOLDERS},
         )
         seconds = time.perf_counter() - start
         _write_manifest(root / MANIFEST_NAME, {**manifest, "complete": True})
@@ -190,6 +218,7 @@ def synthesize(
         "n_val": n_val,
         "size": [h, w],
         "seed": seed,
+        "n_unlabeled": n_unlabeled,
         "version": GENERATOR_VERSION,
         "seconds": round(seconds, 3),
     }
@@ -199,9 +228,11 @@ def _remove_stale(root: Path, keep: dict[str, set[tuple[str, str]]]) -> None:
     """Drop files from an earlier, different run (and temp files of an interrupted one)."""
     for path in root.glob(f".{MANIFEST_NAME}.*tmp"):
         path.unlink()
-    for split in SPLITS:
+    for split in _FOLDERS:
         wanted = {name for pair in keep[split] for name in pair}
         for folder in ("images", "rgb_labels"):
+            if not (root / split / folder).is_dir():
+                continue
             for path in (root / split / folder).iterdir():
                 if _OUR_FILE.match(path.name) and path.name not in wanted:
                     path.unlink()
