@@ -85,10 +85,11 @@ def test_usage_errors_exit_2(tmp_path, capsys):
 
 def test_synth_then_check_prepare_and_stats_through_the_idd_loader(tmp_path, capsys):
     out = tmp_path / "synth"
-    assert (
-        main(["data", "synth", str(out), "--n-train", "4", "--n-val", "2", "--size", "64x128"]) == 0
-    )
-    capsys.readouterr()
+    synth = ["data", "synth", str(out), "--n-train", "4", "--n-val", "2", "--size", "64x128"]
+    assert main([*synth, "--n-unlabeled", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_unlabeled"] == 3
+    assert len(list((out / "unlabeled" / "images").glob("*.jpg"))) == 3
+    # the frames without masks are no split and no problem for check: they are for --unlabeled
     assert main(["data", "check", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "idd-kaggle"
