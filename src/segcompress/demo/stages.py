@@ -63,6 +63,7 @@ class Data(DemoStage):
     title = "synthetic IDD-layout dataset"
 
     def settings(self) -> dict[str, Any]:
+        """The arguments of ``synthesize`` and ``is_synthesized`` that define the dataset."""
         b = self.budget
         return {
             "n_train": b.n_train,
@@ -78,30 +79,13 @@ class Data(DemoStage):
     def run(self, done: Mapping[str, Record]) -> dict[str, Any]:
         from segcompress.data.synthetic import synthesize
 
-        b = self.budget
-        summary = synthesize(
-            self.demo.data_root,
-            n_train=b.n_train,
-            n_val=b.n_val,
-            size=b.synth_size,
-            seed=b.seed,
-            n_unlabeled=b.n_unlabeled,
-            progress=self.demo.progress,
-        )
+        summary = synthesize(self.demo.data_root, **self.settings(), progress=self.demo.progress)
         return {"summary": summary}
 
     def check(self, result: dict[str, Any]) -> bool:
         from segcompress.data.synthetic import is_synthesized
 
-        b = self.budget
-        return is_synthesized(
-            self.demo.data_root,
-            n_train=b.n_train,
-            n_val=b.n_val,
-            size=b.synth_size,
-            seed=b.seed,
-            n_unlabeled=b.n_unlabeled,
-        )
+        return is_synthesized(self.demo.data_root, **self.settings())
 
     def command(self) -> str:
         b = self.budget
