@@ -8,9 +8,11 @@ rounds of its speed-up against ORT FP32 in the same round.
 
 Candidates (``student_s`` at 256x256 by default, random weights, batch 1): the FP32 file; ORT's
 quantizer with the stem in FP32 (the default) and in INT8 (``--int8-stem``); NNCF's file; each
-in ONNX Runtime and in OpenVINO. Writes ``benchmarks/results/int8_ab.json``.
+in ONNX Runtime and in OpenVINO. With several ``--models`` (``NAME`` or ``NAME:key=value,...``
+for model arguments) all of them are timed in the same rounds, and every candidate is also
+compared with the first model's ORT FP32 file. Writes ``benchmarks/results/int8_ab.json``.
 
-    .venv/bin/python benchmarks/bench_int8_ab.py [--model student_s] [--size 256x256]
+    .venv/bin/python benchmarks/bench_int8_ab.py [--models student_s student_q] [--size 256x256]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import torch
 
-from segcompress.cli.common import size_arg
+from segcompress.cli.common import key_value, size_arg
 from segcompress.data.classes import IDD_LEVEL3
 from segcompress.deploy.benchmark import machine_info
 from segcompress.deploy.metadata import ModelInfo
@@ -39,11 +41,21 @@ RESULTS = Path(__file__).resolve().parent / "results" / "int8_ab.json"
 CALIB_N = 16
 
 
-def build_files(name: str, size: tuple[int, int], work: Path) -> dict[str, Path]:
+def model_spec(text: str) -> tuple[str, dict[str, Any]]:
+    """``student_q:upsample=nearest`` -> (``student_q``, {``upsample``: ``nearest``}); values
+    are read as YAML scalars, like ``--model-arg``."""
+    name, _, rest = text.partition(":")
+    return name, dict(key_value(item) for item in rest.split(",") if item)
+
+
+def build_files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]:
+    """The FP32 file of the model ``spec`` and its three INT8 files, under ``work``."""
     torch.manual_seed(0)
+    name, kwargs = model_spec(spec)
     info = ModelInfo(classes=IDD_LEVEL3, input_size=size, model_name=name)
+    work.mkdir(parents=True, exist_ok=True)
     files = {"FP32": work / "fp32.onnx"}
-    export_model(create_model(name).eval(), files["FP32"], info)
+    export_model(create_model(name, **kwargs).eval(), files["FP32"], info)
     images = smooth_images(CALIB_N, size, 0)
     variants = {
         "INT8, ORT quantizer, FP32 stem": {"fp32_stem": True},
@@ -58,7 +70,7 @@ def build_files(name: str, size: tuple[int, int], work: Path) -> dict[str, Path]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="student_s")
+    parser.add_argument("--models", nargs="+", default=["student_s"], help="NAME[:key=value,...]")
     parser.add_argument("--size", type=size_arg, default=(256, 256))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7)
@@ -69,48 +81,49 @@ def main() -> None:
     size = tuple(args.size)
     x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as tmp:
-        files = build_files(args.model, size, Path(tmp))
         predictors = {
-            (label, runtime): load_predictor(path, threads=args.threads, runtime=runtime)
-            for label, path in files.items()
+            (spec, label, runtime): load_predictor(path, threads=args.threads, runtime=runtime)
+            for i, spec in enumerate(args.models)
+            for label, path in build_files(spec, size, Path(tmp) / str(i)).items()
             for runtime in ("onnxruntime", "openvino")
         }
         rounds: list[dict[str, float]] = []
         for _ in range(args.rounds):
             rounds.append(
                 {
-                    f"{label} | {runtime}": statistics.median(time_calls(p, x, args.runs, 3))
-                    for (label, runtime), p in predictors.items()
+                    " | ".join(key): statistics.median(time_calls(p, x, args.runs, 3))
+                    for key, p in predictors.items()
                 }
             )
-    base = "FP32 | onnxruntime"
-    rows = [
-        {
-            "candidate": key,
-            "p50_ms": statistics.median(r[key] for r in rounds),
-            "speedup_vs_ort_fp32": statistics.median(r[base] / r[key] for r in rounds),
-            "speedup_range": [
-                min(r[base] / r[key] for r in rounds),
-                max(r[base] / r[key] for r in rounds),
-            ],
-        }
-        for key in rounds[0]
-    ]
+    first = f"{args.models[0]} | FP32 | onnxruntime"
+    rows = []
+    for key in rounds[0]:
+        own = f"{key.split(' | ')[0]} | FP32 | onnxruntime"
+        row = {"candidate": key, "p50_ms": statistics.median(r[key] for r in rounds)}
+        for name, base in (("ort_fp32", own), ("first_model_ort_fp32", first)):
+            ratios = [r[base] / r[key] for r in rounds]
+            row[f"speedup_vs_{name}"] = statistics.median(ratios)
+            row[f"speedup_vs_{name}_range"] = [min(ratios), max(ratios)]
+        rows.append(row)
     print(
-        f"{args.model} {size[0]}x{size[1]}, batch 1, {args.threads} threads, "
+        f"{size[0]}x{size[1]}, batch 1, {args.threads} threads, "
         f"{args.rounds} interleaved rounds of {args.runs} calls"
     )
-    print("| candidate | runtime | p50 ms | vs ORT FP32 (median, min-max over rounds) |")
-    print("|---|---|---:|---:|")
+    print(
+        "| model | file | runtime | p50 ms | vs its ORT FP32 (median, min-max over rounds) "
+        f"| vs {args.models[0]} ORT FP32 |"
+    )
+    print("|---|---|---|---:|---:|---:|")
     for row in rows:
-        label, runtime = row["candidate"].split(" | ")
-        lo, hi = row["speedup_range"]
+        spec, label, runtime = row["candidate"].split(" | ")
+        lo, hi = row["speedup_vs_ort_fp32_range"]
         print(
-            f"| {label} | {runtime} | {row['p50_ms']:.2f} | "
-            f"{row['speedup_vs_ort_fp32']:.2f}x ({lo:.2f}-{hi:.2f}) |"
+            f"| {spec} | {label} | {runtime} | {row['p50_ms']:.2f} | "
+            f"{row['speedup_vs_ort_fp32']:.2f}x ({lo:.2f}-{hi:.2f}) "
+            f"| {row['speedup_vs_first_model_ort_fp32']:.2f}x |"
         )
     result: dict[str, Any] = {
-        "model": args.model,
+        "models": args.models,
         "size": list(size),
         "threads": args.threads,
         "rounds": args.rounds,

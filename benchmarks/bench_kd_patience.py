@@ -11,6 +11,8 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
   multi-scale teacher), distilled from the teacher trained with scale/crop.
 - ``unlabeled``: the recipe with IDD-Lite's 404 test frames as unlabelled frames (their labels
   are not public), three seeds, beside scratch and the recipe on the training split alone.
+- ``student_q``: the INT8-shaped student (issue 16), scratch and the recipe, three seeds,
+  beside the ``student_s`` headline rows.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
   from teachers trained with and without it (one seed each), at 48 epochs (one seed: is 24
   converged?), and the headline rows over three seeds: both students at 24 epochs.
@@ -82,6 +84,12 @@ def headline_rows() -> list[Row]:
     return rows
 
 
+def student_q_rows() -> list[Row]:
+    """The INT8-shaped student (issue 16): scratch and the recipe at the long schedule."""
+    kd, flags = RECIPE
+    return [_student("student_q", (), (), LONG), _student("student_q", kd, flags, LONG)]
+
+
 def final_rows() -> list[Row]:
     """What the gain depends on (one seed), then the headline rows; twice the long schedule
     checks that 24 epochs is converged (scratch and the recipe, one seed)."""
@@ -101,7 +109,7 @@ class PatienceSuite(Suite):
     the first."""
 
     def seeds_of(self, row: Row) -> list[int]:
-        every = headline_rows() + unlabelled_rows(Path(self.data))
+        every = headline_rows() + unlabelled_rows(Path(self.data)) + student_q_rows()
         if row in every and self.args.stage != "select":
             return self.args.seeds
         return self.args.seeds[:1]
@@ -209,7 +217,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
     parser.add_argument(
-        "--stage", choices=("scratch", "select", "final", "unlabeled"), required=True
+        "--stage", choices=("scratch", "select", "final", "unlabeled", "student_q"), required=True
     )
     add_arguments(parser, "runs/bench/patient", str(HERE / "configs" / "idd_lite_patient.yaml"))
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -226,6 +234,8 @@ def main() -> None:
     teachers = [TEACHER] if args.stage == "select" else [TEACHER, TEACHER_NO_SCALE]
     if args.stage == "unlabeled":  # issue 15: what the test frames add, against train only
         rows, teachers = headline_rows()[:2] + unlabelled_rows(args.data), [TEACHER]
+    if args.stage == "student_q":  # issue 16: the INT8-shaped student beside student_s
+        rows, teachers = headline_rows()[:2] + student_q_rows(), [TEACHER]
     if args.stage == "scratch":  # rows that need no teacher, e.g. while the teachers train
         rows, teachers = [r for r in final_rows() if not r.kd], []
     records = suite.run(teachers, rows)

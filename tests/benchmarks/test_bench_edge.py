@@ -47,6 +47,28 @@ def test_targets_use_the_fastest_backends() -> None:
     assert t["student_xs: best INT8"]["measured"] == pytest.approx(2.5)
     peak = t["student_s: best INT8 % of INT8 peak"]
     assert peak["measured"] == pytest.approx(40.0) and peak["met"] is True
+    assert "student_xs: best INT8 % of INT8 peak" not in t  # student_s's target (and student_q's)
+
+
+def test_student_q_gets_student_s_targets_and_only_measured_students_count() -> None:
+    rows = [
+        _row("student_q", "onnx-fp32", "q.onnx", 9.0),
+        _row("student_q", "openvino-fp32", "q.onnx", 10.0),
+        _row("student_q", "onnx-int8", "q.nncf-int8.onnx", 6.0),
+    ]
+    for r in rows:
+        r["pct_peak_b1"] = 31.0
+    t = {x["name"].split(" (")[0]: x for x in edge._targets(rows, "256x256")}
+    assert set(t) == {
+        "student_q: best INT8",
+        "student_q: best INT8 vs best FP32",
+        "student_q: best INT8 % of INT8 peak",
+    }
+    assert t["student_q: best INT8"]["target"] == 3.0
+    assert t["student_q: best INT8"]["measured"] == pytest.approx(1.5)
+    assert t["student_q: best INT8"]["met"] is False
+    assert t["student_q: best INT8 vs best FP32"]["measured"] == pytest.approx(9.0 / 6.0)
+    assert t["student_q: best INT8 vs best FP32"]["met"] is True
 
 
 def test_bound_arithmetic(tmp_path) -> None:

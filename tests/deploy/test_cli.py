@@ -9,6 +9,7 @@ import onnx
 
 from segcompress.cli import main
 from segcompress.deploy.onnx_export import verification_runtimes
+from segcompress.deploy.runtime import onnx_info
 
 
 def test_export_quantize_benchmark(checkpoint: Path, synth_root: Path, tmp_path: Path, capsys):
@@ -45,6 +46,30 @@ def test_export_shows_the_exporters_progress_with_debug_only(checkpoint: Path, t
     assert quiet.out.startswith("export: ") and "[torch.onnx]" not in quiet.out + quiet.err
     assert main(["--debug", "export", str(checkpoint), "--out", str(tmp_path / "b.onnx")]) == 0
     assert "[torch.onnx] Translate the graph into ONNX... ✅" in capfd.readouterr().out
+
+
+def test_export_model_arg_changes_only_weight_free_arguments(checkpoint: Path, tmp_path, capsys):
+    """--model-arg upsample=...: the same weights, another upsampling, recorded in the file;
+    an argument that changes the weights is a usage error and writes nothing."""
+    out = tmp_path / "bilinear.onnx"
+    args = ["export", str(checkpoint), "--out", str(out), "--model-arg", "upsample=bilinear"]
+    assert main(args) == 0
+    capsys.readouterr()
+    proto = onnx.load(str(out))
+    modes = {
+        a.s.decode()
+        for n in proto.graph.node
+        if n.op_type == "Resize"
+        for a in n.attribute
+        if a.name == "mode"
+    }
+    assert modes == {"linear"}  # student_xs's default upsamples its skips by nearest
+    assert onnx_info(proto, out).model_args["upsample"] == "bilinear"
+    wider = tmp_path / "wider.onnx"
+    args = ["export", str(checkpoint), "--out", str(wider), "--model-arg", "width_mult=2"]
+    assert main(args) == 2
+    assert "--model-arg width_mult=2: changes the weights" in _error(capsys)
+    assert not wider.exists()
 
 
 def _error(capsys) -> str:

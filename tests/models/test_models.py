@@ -100,7 +100,9 @@ def test_deep_supervision_aux_logits(name):
 
 @pytest.mark.parametrize("name", REGISTERED)
 def test_every_parameter_gets_a_gradient(name):
-    kwargs = {"deep_supervision": True} if name.startswith(("teacher", "student")) else {}
+    kwargs = (
+        {"deep_supervision": True} if "deep_supervision" in small_model(name).model_args else {}
+    )
     model = small_model(name, **kwargs).train()
     feats = model(torch.randn(2, 3, 64, 96), return_features=True)
     target = torch.randint(0, NUM_CLASSES, (2, 64, 96))
@@ -113,7 +115,14 @@ def test_every_parameter_gets_a_gradient(name):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", [n for n in REGISTERED if n.startswith(("teacher", "student"))])
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in REGISTERED
+        if any(i["name"].startswith("att") for i in small_model(n).feature_info)
+    ],
+)
 def test_attention_coefficients_in_unit_interval(name):
     model = small_model(name).eval()
     with torch.no_grad():

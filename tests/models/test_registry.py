@@ -12,7 +12,7 @@ from segcompress.models.registry import register_model
 from tests.models.helpers import NUM_CLASSES, REGISTERED, small_model
 
 # Everything the issue requires to be registered.
-REQUIRED = {"teacher", "student_s", "student_xs", "unet", "macunet"}
+REQUIRED = {"teacher", "student_s", "student_xs", "student_q", "unet", "macunet"}
 
 
 def test_required_models_are_registered():
@@ -93,11 +93,13 @@ def test_checkpoint_rebuilds_the_model(name, tmp_path):
 def test_default_teacher_size_and_student_budgets():
     """Default teacher: 5-15M parameters; students within 1/15 (s) and 1/50 (xs) of its FLOPs
     and parameters (fused, as deployed; FLOPs ratios at 64x64 equal those at 256x256 because
-    every layer's cost scales with the pixel count when no padding is needed)."""
+    every layer's cost scales with the pixel count when no padding is needed). student_q keeps
+    the FLOPs budget of student_s (1/15) but not its parameter budget: its wider deep levels
+    hold parameters at 1/16 and 1/32 of the input size, where they cost little time."""
     teacher = create_model("teacher")
     assert 5e6 <= count_params(teacher) <= 15e6
     costs = {}
-    for name in ("teacher", "student_s", "student_xs"):
+    for name in ("teacher", "student_s", "student_xs", "student_q"):
         fused = create_model(name).fuse()
         costs[name] = (count_params(fused), count_flops(fused, (64, 64)))
     t_params, t_flops = costs["teacher"]
@@ -105,3 +107,5 @@ def test_default_teacher_size_and_student_budgets():
         params, flops = costs[name]
         assert params * limit <= t_params, (name, params, t_params)
         assert flops * limit <= t_flops, (name, flops, t_flops)
+    params, flops = costs["student_q"]
+    assert flops * 15 <= t_flops and params * 8 <= t_params

@@ -56,6 +56,16 @@ def size_arg(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def key_value(text: str) -> tuple[str, Any]:
+    """``base_width=8`` -> ("base_width", 8); the value is read as a YAML scalar."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -14,6 +14,7 @@ from typing import Any
 
 from segcompress.cli.common import (
     add_dataset_args,
+    key_value,
     positive_int,
     resolve_splits,
     size_arg,
@@ -92,6 +93,7 @@ def _export(args: argparse.Namespace) -> int:
         n_images=args.verify_n,
         atol=args.atol,
         min_agreement=args.min_agreement,
+        model_args=dict(args.model_arg or []),
         verbose=args.debug,
     )
     h, w = report.info.input_size
@@ -216,6 +218,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--img-size", type=size_arg, help="HxW (default: the checkpoint's)")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
     p.add_argument("--opset", type=positive_int, help="ONNX opset (default: torch's)")
+    p.add_argument(
+        "--model-arg",
+        dest="model_arg",
+        type=key_value,
+        action="append",
+        metavar="KEY=VALUE",
+        help="change a model argument that holds no weights, e.g. upsample=nearest (repeatable)",
+    )
     p.add_argument("--data", dest="root", help="dataset root: also verify on real images")
     add_dataset_args(p, root_required=False)
     p.add_argument("--split", default="val", help="split of --data (default val)")

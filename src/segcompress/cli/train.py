@@ -22,6 +22,7 @@ from typing import Any
 from segcompress.cli.common import (
     DATASET_DESTS,
     add_dataset_args,
+    key_value,
     names_a_dataset,
     non_negative_int,
     positive_int,
@@ -72,16 +73,6 @@ def _scale_range(text: str) -> tuple[float, float]:
 def _scales(text: str) -> list[float]:
     """``0.75,1,1.5`` -> [0.75, 1.0, 1.5]."""
     return [_positive_float(part) for part in text.split(",")]
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    """``base_width=8`` -> ("base_width", 8); the value is read as a YAML scalar."""
-    import yaml
-
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), yaml.safe_load(value)
 
 
 def _loss_spec(text: str) -> dict[str, float]:
@@ -191,7 +182,7 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
     model.add_argument(
         "--model-arg",
         dest="model_arg",
-        type=_key_value,
+        type=key_value,
         action="append",
         metavar="KEY=VALUE",
         help="model constructor argument, e.g. base_width=16 (repeatable)",

@@ -30,7 +30,7 @@ from segcompress.deploy.metadata import ModelInfo, info_from_checkpoint, write_i
 from segcompress.deploy.options import DEFAULT_ATOL, DEFAULT_MIN_AGREEMENT
 from segcompress.deploy.runtime import load_onnx, onnx_session
 from segcompress.deploy.samples import batches, dataset_for, dataset_images, random_images
-from segcompress.errors import DataError, UsageError
+from segcompress.errors import DataError, SegcompressError, UsageError
 from segcompress.fileio import atomic_write_bytes
 from segcompress.models.export import INPUT_NAME, OUTPUT_NAME, export_onnx
 from segcompress.models.fuse import fuse
@@ -210,6 +210,29 @@ def _check_size(img_size: tuple[int, int]) -> None:
         raise UsageError(f"--img-size {img_size[0]}x{img_size[1]}: sides must be at least 2")
 
 
+def _with_model_args(
+    state: dict[str, Any], overrides: dict[str, Any], source: str
+) -> dict[str, Any]:
+    """``state`` with ``overrides`` merged into its model arguments, checked to build the same
+    weights (names and shapes) as the checkpoint's own arguments."""
+    from segcompress.models.registry import create_model
+
+    merged = {**state["model_args"], **overrides}
+    merged.setdefault("num_classes", state["num_classes"])
+    flags = " ".join(f"--model-arg {k}={v}" for k, v in overrides.items())
+    try:
+        model = create_model(state["model_name"], **merged)
+    except SegcompressError as exc:
+        raise UsageError(f"{flags}: {exc}") from exc
+    expected = {k: tuple(v.shape) for k, v in state["model"].items()}
+    if {k: tuple(v.shape) for k, v in model.state_dict().items()} != expected:
+        raise UsageError(
+            f"{flags}: changes the weights of {source}'s {state['model_name']!r} model; only "
+            "arguments that hold no weights (e.g. upsample) can change at export"
+        )
+    return {**state, "model_args": dict(model.model_args)}
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     out: str | Path,
@@ -223,16 +246,21 @@ def export_checkpoint(
     atol: float = DEFAULT_ATOL,
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
     seed: int = 0,
+    model_args: dict[str, Any] | None = None,
     verbose: bool = False,
 ) -> ExportReport:
     """Export ``checkpoint`` to ``out`` and verify it (see the module docstring).
 
-    Raises DataError (and removes ``out``) when a parity check fails. ``verbose``: let
-    torch.onnx print its own progress lines (quiet by default).
+    ``model_args`` override model arguments that hold no weights, e.g. ``upsample="nearest"``
+    for ``student_q``'s integer-only logits (recorded in the file's metadata); one that changes
+    the weights is a UsageError. Raises DataError (and removes ``out``) when a parity check
+    fails. ``verbose``: let torch.onnx print its own progress lines (quiet by default).
     """
     from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint
 
     state = load_checkpoint(checkpoint)
+    if model_args:
+        state = _with_model_args(state, model_args, str(checkpoint))
     info = info_from_checkpoint(state, str(checkpoint))
     if img_size is not None:
         info = ModelInfo(**{**info.__dict__, "input_size": (int(img_size[0]), int(img_size[1]))})

@@ -48,6 +48,7 @@ def register_model(*aliases: str) -> Callable[[EntryFn], EntryFn]:
 def _load_entries() -> None:
     """Import the modules that register models (they import this one, hence the late import)."""
     import segcompress.models.baselines
+    import segcompress.models.int8_student
     import segcompress.models.peers
     import segcompress.models.student
     import segcompress.models.teacher  # noqa: F401

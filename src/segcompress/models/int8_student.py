@@ -1,0 +1,91 @@
+"""``student_q``: a student shaped for INT8 kernels, from what the per-operator profile showed.
+
+Profiling ``student_s`` in INT8 (``benchmarks/bench_edge.py``, BENCHMARKS.md "Where the time
+goes") put only about half of its time in convolutions, the one thing integer kernels speed up.
+The rest was resizing (15 full-scale resizes per call), concatenations that stay FP32,
+quantize/dequantize steps around the FP32 islands of the attention gates (Sigmoid, Mul) and
+layout changes. This student keeps only operators that run in INT8 end to end:
+
+* strided 3x3 convolutions instead of max-pooling to go down a level (the pooling fuses into
+  the convolution's own stride);
+* an additive top-down decoder (FPN / U-Net style): at each level the coarser map is projected by
+  a 1x1 convolution *at its own resolution* to the finer level's width, upsampled by nearest
+  neighbour (an integer-exact copy) and added to the encoder map; one 3x3 block then mixes them.
+  No attention gates, no concatenation, one resize per level;
+* every 3x3 block is a :class:`MultiKernelBlock` (3x3 + 1x3 + 3x1 while training), which folds
+  into one dense 3x3 convolution with its ReLU for inference;
+* the head predicts at stride 2. ``upsample`` chooses how the logits reach the input size:
+  ``"bilinear"`` (smooth boundaries) or ``"nearest"``, which in an INT8 file stays an 8-bit copy;
+  a bilinear resize of the 26-class logits cost about a third of the INT8 call at 256x256.
+
+Features: ``enc1..enc5`` and ``dec1..dec4`` (strides 2..32), for feature distillation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from segcompress.errors import UsageError
+from segcompress.models.base import SegmentationModel, check_positive
+from segcompress.models.blocks import UPSAMPLE_MODES, ConvBNAct, MultiKernelBlock, resize
+from segcompress.models.msunet import MAX_DEPTH, MIN_DEPTH
+from segcompress.models.registry import register_model
+
+__all__ = ["AdditiveUNet", "student_q"]
+
+
+class AdditiveUNet(SegmentationModel):
+    """Strided-convolution encoder and additive nearest-upsampling decoder, head at stride 2."""
+
+    model_name = "additive_unet"
+
+    def __init__(self, num_classes: int, widths: Sequence[int], *, upsample: str) -> None:
+        depth = len(widths)
+        if not MIN_DEPTH <= depth <= MAX_DEPTH:
+            raise UsageError(f"depth must be between {MIN_DEPTH} and {MAX_DEPTH}, got {depth}")
+        for i, w in enumerate(widths):
+            check_positive(f"width of level {i + 1}", w)
+        if upsample not in UPSAMPLE_MODES:
+            raise UsageError(
+                f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {upsample!r}"
+            )
+        super().__init__(num_classes, size_divisor=2**depth)
+        self.depth = depth
+        self.upsample = upsample
+        in_ch = 3
+        for lvl, width in enumerate(widths, start=1):
+            down = ConvBNAct(in_ch, width, 3, stride=2)
+            setattr(self, f"enc{lvl}", nn.Sequential(down, MultiKernelBlock(width, width)))
+            in_ch = width
+        for lvl in range(depth - 1, 0, -1):
+            setattr(self, f"lat{lvl}", ConvBNAct(widths[lvl], widths[lvl - 1], 1, act=False))
+            setattr(self, f"dec{lvl}", MultiKernelBlock(widths[lvl - 1], widths[lvl - 1]))
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
+        self.feature_info = [
+            {"name": f"enc{lvl}", "channels": widths[lvl - 1], "stride": 2**lvl}
+            for lvl in range(1, depth + 1)
+        ] + [
+            {"name": f"dec{lvl}", "channels": widths[lvl - 1], "stride": 2**lvl}
+            for lvl in range(1, depth)
+        ]
+
+    def forward_features(self, x: torch.Tensor, with_aux: bool) -> dict[str, torch.Tensor]:
+        feats: dict[str, torch.Tensor] = {}
+        enc: dict[int, torch.Tensor] = {}
+        y = x
+        for lvl in range(1, self.depth + 1):
+            y = enc[lvl] = feats[f"enc{lvl}"] = getattr(self, f"enc{lvl}")(y)
+        for lvl in range(self.depth - 1, 0, -1):
+            up = resize(getattr(self, f"lat{lvl}")(y), enc[lvl], "nearest")
+            y = feats[f"dec{lvl}"] = getattr(self, f"dec{lvl}")(torch.relu(up + enc[lvl]))
+        feats["logits"] = resize(self.head(y), x, self.upsample)
+        return feats
+
+
+@register_model()
+def student_q(num_classes: int, upsample: str = "bilinear") -> AdditiveUNet:
+    """The INT8-shaped student: 5 levels, widths 16..128 (multiples of 16), additive decoder."""
+    return AdditiveUNet(num_classes, [16, 32, 64, 96, 128], upsample=upsample)

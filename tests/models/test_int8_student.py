@@ -1,0 +1,97 @@
+"""student_q: the graph it exports is the one its design promises; it runs in INT8 end to end."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+import torch
+import torch.nn.functional as F
+
+from segcompress.data.classes import IDD_LEVEL3
+from segcompress.deploy.metadata import ModelInfo
+from segcompress.deploy.onnx_export import export_model
+from segcompress.deploy.quantize import fp32_op_types, op_type_counts, quantize_onnx, runtime_graph
+from segcompress.deploy.samples import smooth_images
+from segcompress.errors import UsageError
+from segcompress.models import create_model
+from tests.models.helpers import randomize_bn
+
+SIZE = (64, 96)
+
+
+def _export(tmp_path, upsample: str) -> tuple[torch.nn.Module, object]:
+    torch.manual_seed(0)
+    model = create_model("student_q", num_classes=IDD_LEVEL3.num_classes, upsample=upsample)
+    randomize_bn(model)
+    model.eval()
+    path = tmp_path / f"{upsample}.onnx"
+    export_model(
+        model, path, ModelInfo(classes=IDD_LEVEL3, input_size=SIZE, model_name="student_q")
+    )
+    return model, path
+
+
+@pytest.mark.parametrize("upsample", ["bilinear", "nearest"])
+def test_exported_graph_has_no_gates_pooling_or_feature_concat(tmp_path, upsample):
+    """Only convolutions, ReLU, additions and one resize per level (plus the logits' resize);
+    the Concat nodes left are the Resize size arithmetic (int64 shapes), not feature maps."""
+    _, path = _export(tmp_path, upsample)
+    proto = onnx.load(str(path))
+    counts = op_type_counts(proto)
+    assert not {"Sigmoid", "Mul", "MaxPool"} & set(counts)
+    assert counts["Resize"] == 5  # 4 decoder levels + the logits
+    assert counts["Conv"] == 19  # 5 strided + 5 encoder blocks + 4 lateral + 4 decoder + head
+    inferred = onnx.shape_inference.infer_shapes(proto).graph
+    dtype = {v.name: v.type.tensor_type.elem_type for v in inferred.value_info}
+    concats = [n.output[0] for n in inferred.node if n.op_type == "Concat"]
+    assert concats and all(dtype[c] == onnx.TensorProto.INT64 for c in concats)
+
+
+def test_int8_file_runs_everything_but_the_stem_in_integers(tmp_path):
+    """With nearest logits, ORT's INT8 graph computes in float only at the stem (kept FP32 by
+    default); with bilinear logits the final resize is the one other float op."""
+    images = smooth_images(8, SIZE, 0)
+    float_ops = {}
+    for upsample in ("nearest", "bilinear"):
+        _, path = _export(tmp_path, upsample)
+        int8 = tmp_path / f"{upsample}-int8.onnx"
+        quantize_onnx(path, int8, images)
+        ops = fp32_op_types(runtime_graph(int8))
+        float_ops[upsample] = {k.rsplit(":", 1)[-1]: v for k, v in ops.items()}
+    assert float_ops["nearest"].get("Conv") == 1
+    assert set(float_ops["nearest"]) <= {"Conv", "ReorderOutput"}
+    assert float_ops["bilinear"].get("Resize") == 1
+    assert set(float_ops["bilinear"]) <= {"Conv", "ReorderOutput", "Resize"}
+
+
+def test_decoder_adds_projected_coarse_map_to_encoder_map():
+    """dec<l> = block(relu(nearest(lat<l>(dec<l+1>)) + enc<l>)): checked against the features."""
+    torch.manual_seed(0)
+    model = create_model("student_q", num_classes=5).eval()
+    with torch.no_grad():
+        feats = model(torch.randn(1, 3, 64, 96), return_features=True)
+        for lvl in (4, 3, 2, 1):
+            coarse = feats["enc5"] if lvl == 4 else feats[f"dec{lvl + 1}"]
+            up = F.interpolate(getattr(model, f"lat{lvl}")(coarse), scale_factor=2, mode="nearest")
+            expected = getattr(model, f"dec{lvl}")(torch.relu(up + feats[f"enc{lvl}"]))
+            torch.testing.assert_close(feats[f"dec{lvl}"], expected)
+
+
+def test_nearest_logits_copy_the_stride_2_head_with_the_same_weights():
+    """The upsampling mode holds no weights: a bilinear-trained student loads into the nearest
+    variant, whose logits are the stride-2 head's output, each value copied to 2x2 pixels."""
+    torch.manual_seed(0)
+    bilinear = create_model("student_q", num_classes=5).eval()
+    nearest = create_model("student_q", num_classes=5, upsample="nearest").eval()
+    nearest.load_state_dict(bilinear.state_dict())
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        head = bilinear.head(bilinear(x, return_features=True)["dec1"])
+        logits = nearest(x)
+    assert head.shape == (1, 5, 32, 48)
+    torch.testing.assert_close(logits, head.repeat_interleave(2, 2).repeat_interleave(2, 3))
+
+
+def test_unknown_upsample_mode_is_a_usage_error():
+    with pytest.raises(UsageError, match="upsample"):
+        create_model("student_q", upsample="bicubic")
