@@ -13,6 +13,8 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
   are not public), three seeds, beside scratch and the recipe on the training split alone.
 - ``student_q``: the INT8-shaped student (issue 16), scratch and the recipe, three seeds,
   beside the ``student_s`` headline rows.
+- ``longer``: scratch, the recipe, and the recipe with the unlabelled test frames at 48 epochs
+  (one seed): whether the frames' gain grows once every row has converged.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
   from teachers trained with and without it (one seed each), at 48 epochs (one seed: is 24
   converged?), and the headline rows over three seeds: both students at 24 epochs.
@@ -68,11 +70,19 @@ def select_rows() -> list[Row]:
     return rows + [_student("student_s", kd, flags, LONG) for kd, flags in CANDIDATES]
 
 
-def unlabelled_rows(data: Path) -> list[Row]:
+def unlabelled_rows(data: Path, epochs: int = LONG) -> list[Row]:
     """The recipe with IDD-Lite's 404 test frames (no public labels) as unlabelled frames."""
     kd, flags = RECIPE
     test = ("--unlabeled", str(data / "leftImg8bit" / "test"))
-    return [_student("student_s", kd, flags + test, LONG)]
+    return [_student("student_s", kd, flags + test, epochs)]
+
+
+def longer_rows(data: Path) -> list[Row]:
+    """Twice the long schedule, one seed: does the unlabelled frames' gain grow once every
+    row has had time to converge? The longest run first, so the lanes finish together."""
+    kd, flags = RECIPE
+    rows = [_student("student_s", kd, flags, LONGER), _student("student_s", (), (), LONGER)]
+    return unlabelled_rows(data, LONGER) + rows
 
 
 def headline_rows() -> list[Row]:
@@ -90,9 +100,10 @@ def student_q_rows() -> list[Row]:
     return [_student("student_q", (), (), LONG), _student("student_q", kd, flags, LONG)]
 
 
-def final_rows() -> list[Row]:
+def final_rows(data: Path) -> list[Row]:
     """What the gain depends on (one seed), then the headline rows; twice the long schedule
-    checks that 24 epochs is converged (scratch and the recipe, one seed)."""
+    checks that 24 epochs is converged (scratch and the recipe, one seed). The unlabelled
+    rows (run by ``--stage unlabeled`` and ``longer``) join the table and the figure."""
     kd, flags = RECIPE
     rows = []
     for epochs in (SHORT, LONG):
@@ -101,6 +112,7 @@ def final_rows() -> list[Row]:
             for teacher in (TEACHER, TEACHER_NO_SCALE):
                 rows.append(_student("student_s", kd, flags + scale, epochs, teacher=teacher.name))
     rows += [_student("student_s", (), (), LONGER), _student("student_s", kd, flags, LONGER)]
+    rows += unlabelled_rows(data) + unlabelled_rows(data, LONGER)
     return list(dict.fromkeys(headline_rows() + rows))
 
 
@@ -138,6 +150,7 @@ def summarise(rows: list[Row], records: list[dict[str, Any]]) -> list[dict[str, 
         entry: dict[str, Any] = {"row": row.name, "model": row.model, "kd": list(row.kd)}
         entry.update(group=row.group, epochs=runs[0]["epochs"], seeds=[r["seed"] for r in runs])
         entry["scale_crop"] = "--aug-scale" not in row.flags
+        entry["unlabeled"] = "--unlabeled" in row.flags
         for split in runs[0]["split_miou"]:
             entry[split], entry[f"{split}_std"] = _stats([r["split_miou"][split] for r in runs])
         quarter = []
@@ -194,8 +207,13 @@ def plot(table: list[dict[str, Any]], path: Path) -> None:
     for e in table:
         if e["model"] != "student_s" or "val_gain" not in e:
             continue
-        teacher = "teacher without" if "aug-scale" in (e["teacher"] or "") else "teacher with"
+        teacher = "teacher trained " + (
+            "without" if "aug-scale" in (e["teacher"] or "") else "with"
+        )
+        teacher += " it"
         label = f"student {'with' if e['scale_crop'] else 'without'} scale/crop, {teacher}"
+        if e.get("unlabeled"):
+            label += ", + 404 unlabelled frames"  # 3 seeds at 24 epochs, one at 48
         lines.setdefault(label, []).append((e["epochs"], e["val_gain"]))
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     for label, points in sorted(lines.items()):
@@ -217,7 +235,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
     parser.add_argument(
-        "--stage", choices=("scratch", "select", "final", "unlabeled", "student_q"), required=True
+        "--stage",
+        choices=("scratch", "select", "final", "unlabeled", "student_q", "longer"),
+        required=True,
     )
     add_arguments(parser, "runs/bench/patient", str(HERE / "configs" / "idd_lite_patient.yaml"))
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -230,14 +250,16 @@ def main() -> None:
         parser.error(f"--data {args.data}: not a folder; pass the idd20k_lite root")
     started = machine_info()
     suite = PatienceSuite(args, str(args.data), ["--holdout", str(HOLDOUT)])
-    rows = select_rows() if args.stage == "select" else final_rows()
+    rows = select_rows() if args.stage == "select" else final_rows(args.data)
     teachers = [TEACHER] if args.stage == "select" else [TEACHER, TEACHER_NO_SCALE]
     if args.stage == "unlabeled":  # issue 15: what the test frames add, against train only
         rows, teachers = headline_rows()[:2] + unlabelled_rows(args.data), [TEACHER]
+    if args.stage == "longer":  # issues 14 and 15: 48 epochs, one seed
+        rows, teachers = longer_rows(args.data), [TEACHER]
     if args.stage == "student_q":  # issue 16: the INT8-shaped student beside student_s
         rows, teachers = headline_rows()[:2] + student_q_rows(), [TEACHER]
     if args.stage == "scratch":  # rows that need no teacher, e.g. while the teachers train
-        rows, teachers = [r for r in final_rows() if not r.kd], []
+        rows, teachers = [r for r in final_rows(args.data) if not r.kd], []
     records = suite.run(teachers, rows)
     table = summarise(teachers + rows, records)
     print(markdown(table, tuple(args.eval_splits)))

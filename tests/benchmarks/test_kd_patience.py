@@ -5,6 +5,7 @@ convergence figure is the last quarter's holdout gain; headline rows get every s
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -51,9 +52,12 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
     args = argparse.Namespace(seeds=[0, 1, 2], stage="final")
     suite = patience.PatienceSuite.__new__(patience.PatienceSuite)
     suite.args, suite.data = args, "idd20k_lite"
-    head, other = patience.headline_rows()[0], patience.final_rows()[-1]
+    rows = patience.final_rows(Path(suite.data))
+    head, other = patience.headline_rows()[0], rows[-1]
     assert suite.seeds_of(head) == [0, 1, 2] and suite.seeds_of(other) == [0]
+    unlabelled = [r for r in rows if "--unlabeled" in r.flags]
+    assert [(r.epochs, suite.seeds_of(r)) for r in unlabelled] == [(24, [0, 1, 2]), (48, [0])]
     args.stage = "select"
     assert suite.seeds_of(head) == [0]
-    names = [r.name for r in patience.final_rows()]
+    names = [r.name for r in rows]
     assert len(names) == len(set(names))  # no row twice
