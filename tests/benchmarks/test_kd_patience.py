@@ -57,6 +57,10 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
     assert suite.seeds_of(head) == [0, 1, 2] and suite.seeds_of(other) == [0]
     unlabelled = [r for r in rows if "--unlabeled" in r.flags]
     assert [(r.epochs, suite.seeds_of(r)) for r in unlabelled] == [(24, [0, 1, 2]), (48, [0])]
+    longer = patience.longer_rows(Path(suite.data))
+    assert [(r.kd, "--unlabeled" in r.flags) for r in longer] == [
+        ((), False), (("dist",), False), (("dist",), True)
+    ]  # fmt: skip
     args.stage = "select"
     assert suite.seeds_of(head) == [0]
     names = [r.name for r in rows]
