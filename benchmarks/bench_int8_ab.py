@@ -52,10 +52,13 @@ def build_files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]
     """The FP32 file of the model ``spec`` and its three INT8 files, under ``work``."""
     torch.manual_seed(0)
     name, kwargs = model_spec(spec)
-    info = ModelInfo(classes=IDD_LEVEL3, input_size=size, model_name=name)
+    model = create_model(name, **kwargs).eval()
+    info = ModelInfo(
+        classes=IDD_LEVEL3, input_size=size, model_name=name, model_args=dict(model.model_args)
+    )
     work.mkdir(parents=True, exist_ok=True)
     files = {"FP32": work / "fp32.onnx"}
-    export_model(create_model(name, **kwargs).eval(), files["FP32"], info)
+    export_model(model, files["FP32"], info)
     images = smooth_images(CALIB_N, size, 0)
     variants = {
         "INT8, ORT quantizer, FP32 stem": {"fp32_stem": True},

@@ -92,10 +92,20 @@ def headline_rows() -> list[Row]:
     return rows
 
 
+WIDE_Q = ("--model-arg", "width_mult=2")  # student_q at twice the widths: INT8 pays more
+
+
 def student_q_rows() -> list[Row]:
-    """The INT8-shaped student (issue 16): scratch and the recipe at the long schedule."""
+    """The INT8-shaped student (issue 16), at its widths and twice them: scratch and the
+    recipe at the long schedule."""
     kd, flags = RECIPE
-    return [_student("student_q", (), (), LONG), _student("student_q", kd, flags, LONG)]
+    rows = []
+    for wide in ((), WIDE_Q):
+        rows += [
+            _student("student_q", (), wide, LONG),
+            _student("student_q", kd, flags + wide, LONG),
+        ]
+    return rows
 
 
 def final_rows(data: Path) -> list[Row]:
@@ -126,8 +136,10 @@ class PatienceSuite(Suite):
 
 
 def _scratch_of(row: Row) -> Row:
-    """The scratch row with the same model, epochs and scale/crop setting."""
-    return _student(row.model, (), NO_SCALE if "--aug-scale" in row.flags else (), row.epochs)
+    """The scratch row with the same model, model arguments, epochs and scale/crop setting."""
+    pairs = zip(row.flags[::2], row.flags[1::2], strict=True)
+    kept = tuple(x for pair in pairs if pair[0] in ("--aug-scale", "--model-arg") for x in pair)
+    return _student(row.model, (), kept, row.epochs)
 
 
 def _stats(values: list[float]) -> tuple[float, float]:

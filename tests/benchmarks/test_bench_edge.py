@@ -88,3 +88,17 @@ def test_bound_arithmetic(tmp_path) -> None:
     fp = edge._bound({**row, "backend": "onnx-fp32"}, fp32, {"fp32": 100.0, "int8": 1}, 10.0)
     assert fp["traffic_mb_b1"] == pytest.approx(4 * out["traffic_mb_b1"])  # 4 bytes against 1
     assert out["memory_bound_ms_b8"] > out["memory_bound_ms_b1"] > 0
+
+
+def test_files_record_model_arguments_so_flops_are_the_variant_s(tmp_path) -> None:
+    """A ``NAME:width_mult=2`` student's files carry its model_args: GOP/s and % of peak are
+    computed from its own FLOPs, not from the default width's."""
+    from segcompress.deploy import benchmark as harness
+
+    size = (32, 32)
+    files = edge._files("student_q:width_mult=2", size, tmp_path)
+    wide = harness._costs(create_model("student_q", width_mult=2).eval(), size)
+    default = harness._costs(create_model("student_q").eval(), size)
+    for path in files.values():
+        params, flops, _ = harness._onnx_costs(path, size)
+        assert (params, flops) == wide != default

@@ -43,6 +43,16 @@ def test_gains_are_against_the_matching_scratch_row(patience: ModuleType) -> Non
     assert not other["scale_crop"] and cwd["scale_crop"]
     assert "val_gain" not in table["student_s scratch (6 ep)"]
     assert cwd["last_quarter_gain"] == pytest.approx(0.5)
+    wide = patience.WIDE_Q
+    q_rows = {
+        s("student_q", (), (), 24): (50.0, 52.0),
+        s("student_q", (), wide, 24): (52.0, 53.0),
+        s("student_q", ("dist",), wide, 24): (53.0, 55.5),
+    }
+    q_records = [_record(r, 0, h, v, curve) for r, (h, v) in q_rows.items()]
+    q_table = {e["row"]: e for e in patience.summarise(list(q_rows), q_records)}
+    q_dist = q_table["student_q + dist (24 ep, model-arg width_mult=2)"]
+    assert q_dist["val_gain"] == pytest.approx(2.5)  # against the wide scratch row
     assert "| student_s + cwd (24 ep) | 1 | 54.00 | 56.00 | +4.00 | +5.00 | +0.50 | 10 |" in (
         patience.markdown(list(table.values()))
     )

@@ -92,6 +92,23 @@ def test_nearest_logits_copy_the_stride_2_head_with_the_same_weights():
     torch.testing.assert_close(logits, head.repeat_interleave(2, 2).repeat_interleave(2, 3))
 
 
+@pytest.mark.parametrize(
+    ("width_mult", "widths"),
+    [(1.0, [16, 32, 64, 96, 128]), (2, [32, 64, 128, 192, 256]), (1.3, [16, 48, 80, 128, 160])],
+)
+def test_width_mult_scales_every_level_to_multiples_of_16(width_mult, widths):
+    """Each level's width is base x width_mult rounded to 16, used by the encoder, the lateral
+    projections and the head alike; the checkpoint's model_args record it."""
+    model = create_model("student_q", num_classes=5, width_mult=width_mult).eval()
+    assert [f["channels"] for f in model.feature_info[:5]] == widths
+    assert [getattr(model, f"enc{i + 1}")[0].conv.out_channels for i in range(5)] == widths
+    assert [getattr(model, f"lat{i}").conv.out_channels for i in range(1, 5)] == widths[:4]
+    assert model.head.in_channels == widths[0]
+    assert model.model_args["width_mult"] == width_mult
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 96)).shape == (1, 5, 64, 96)
+
+
 def test_unknown_upsample_mode_is_a_usage_error():
     with pytest.raises(UsageError, match="upsample"):
         create_model("student_q", upsample="bicubic")

@@ -62,6 +62,7 @@ def test_depth_out_of_range(name, depth):
         ("teacher", {"colour": 1}, "accepted arguments: num_classes, depth"),
         ("teacher", {"base_width": 0}, "base_width must be a positive integer"),
         ("student_s", {"width_mult": 0}, "width_mult must be a positive number"),
+        ("student_q", {"width_mult": -1.5}, "width_mult must be a positive number"),
         ("student_s", {"upsample": "bicubic"}, "upsample must be one of bilinear, nearest"),
         ("student_xs", {"width_mult": torch.tensor(1.0)}, "must be a plain value"),
         ("student_xs", {"stem_stride": 4}, "stem_stride must be 1 or 2"),

@@ -33,6 +33,7 @@ from segcompress.models.base import SegmentationModel, check_positive
 from segcompress.models.blocks import UPSAMPLE_MODES, ConvBNAct, MultiKernelBlock, resize
 from segcompress.models.msunet import MAX_DEPTH, MIN_DEPTH
 from segcompress.models.registry import register_model
+from segcompress.models.student import scale_widths
 
 __all__ = ["AdditiveUNet", "student_q"]
 
@@ -85,7 +86,16 @@ class AdditiveUNet(SegmentationModel):
         return feats
 
 
+# student_q keeps its widths multiples of 16 when scaled (its design; BENCHMARKS.md).
+Q_CHANNEL_MULTIPLE = 16
+
+
 @register_model()
-def student_q(num_classes: int, upsample: str = "bilinear") -> AdditiveUNet:
-    """The INT8-shaped student: 5 levels, widths 16..128 (multiples of 16), additive decoder."""
-    return AdditiveUNet(num_classes, [16, 32, 64, 96, 128], upsample=upsample)
+def student_q(
+    num_classes: int, upsample: str = "bilinear", width_mult: float = 1.0
+) -> AdditiveUNet:
+    """The INT8-shaped student: 5 levels, widths 16..128 times ``width_mult`` (rounded to
+    multiples of 16), additive decoder. Wider variants spend a larger share of their time in
+    convolutions, the part INT8 speeds up (BENCHMARKS.md, "Wider")."""
+    widths = scale_widths([16, 32, 64, 96, 128], width_mult, Q_CHANNEL_MULTIPLE)
+    return AdditiveUNet(num_classes, widths, upsample=upsample)

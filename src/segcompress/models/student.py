@@ -19,14 +19,19 @@ from segcompress.errors import UsageError
 from segcompress.models.msunet import AttentionMSUNet
 from segcompress.models.registry import register_model
 
-__all__ = ["CHANNEL_MULTIPLE", "build_student", "student_s", "student_xs"]
+__all__ = ["CHANNEL_MULTIPLE", "build_student", "scale_widths", "student_s", "student_xs"]
 
 # Channel counts are rounded to this multiple: vectorised INT8 kernels work on groups of channels.
 CHANNEL_MULTIPLE = 8
 
 
-def _round(channels: float) -> int:
-    return max(CHANNEL_MULTIPLE, round(channels / CHANNEL_MULTIPLE) * CHANNEL_MULTIPLE)
+def scale_widths(
+    widths: list[int], width_mult: float, multiple: int = CHANNEL_MULTIPLE
+) -> list[int]:
+    """``widths`` times ``width_mult``, each rounded to ``multiple`` (at least ``multiple``)."""
+    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or width_mult <= 0:
+        raise UsageError(f"width_mult must be a positive number, got {width_mult!r}")
+    return [max(multiple, round(w * width_mult / multiple) * multiple) for w in widths]
 
 
 def build_student(
@@ -41,12 +46,11 @@ def build_student(
     """A student whose widths are ``base_widths`` (and ``base_skip``) times ``width_mult``;
     ``stem_stride`` 1 keeps the input resolution in the first stage (small objects) for 4x the
     FLOPs."""
-    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or width_mult <= 0:
-        raise UsageError(f"width_mult must be a positive number, got {width_mult!r}")
+    *widths, skip = scale_widths([*base_widths, base_skip], width_mult)
     return AttentionMSUNet(
         num_classes,
-        [_round(w * width_mult) for w in base_widths],
-        skip_channels=_round(base_skip * width_mult),
+        widths,
+        skip_channels=skip,
         stem_stride=stem_stride,
         encoder_blocks=1,
         gate_ratio=4,
