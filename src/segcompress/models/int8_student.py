@@ -96,6 +96,6 @@ def student_q(
 ) -> AdditiveUNet:
     """The INT8-shaped student: 5 levels, widths 16..128 times ``width_mult`` (rounded to
     multiples of 16), additive decoder. Wider variants spend a larger share of their time in
-    convolutions, the part INT8 speeds up (BENCHMARKS.md, "Wider")."""
+    convolutions, the part INT8 speeds up (BENCHMARKS.md, "On a CPU with VNNI")."""
     widths = scale_widths([16, 32, 64, 96, 128], width_mult, Q_CHANNEL_MULTIPLE)
     return AdditiveUNet(num_classes, widths, upsample=upsample)
