@@ -10,7 +10,10 @@ Candidates (``student_s`` at 256x256 by default, random weights, batch 1): the F
 quantizer with the stem in FP32 (the default) and in INT8 (``--int8-stem``); NNCF's file; each
 in ONNX Runtime and in OpenVINO. With several ``--models`` (``NAME`` or ``NAME:key=value,...``
 for model arguments) all of them are timed in the same rounds, and every candidate is also
-compared with the first model's ORT FP32 file. Writes ``benchmarks/results/int8_ab.json``.
+compared with the first model's ORT FP32 file. ``--before`` adds each model's files as exported
+and quantized before BENCHMARKS.md's "Constant resize scales" (:func:`as_before`), in the same
+rounds; ``--profile-runs`` adds ORT's per-operator profile of each FP32 and default INT8
+file. Writes ``benchmarks/results/int8_ab.json``.
 
     .venv/bin/python benchmarks/bench_int8_ab.py [--models student_s student_q] [--size 256x256]
 """
@@ -18,27 +21,52 @@ compared with the first model's ORT FP32 file. Writes ``benchmarks/results/int8_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
+import torch.nn.functional as F
 
 from segcompress.cli.common import key_value, size_arg
 from segcompress.data.classes import IDD_LEVEL3
+from segcompress.deploy import quantize
 from segcompress.deploy.benchmark import machine_info
 from segcompress.deploy.metadata import ModelInfo
 from segcompress.deploy.onnx_export import export_model
+from segcompress.deploy.op_profile import op_category, profile_onnxruntime
 from segcompress.deploy.quantize import quantize_onnx
 from segcompress.deploy.runtime import load_predictor
 from segcompress.deploy.samples import smooth_images
+from segcompress.models import baselines, blocks, int8_student, msunet
 from segcompress.models.profile import time_calls
 from segcompress.models.registry import create_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "int8_ab.json"
 CALIB_N = 16
+BEFORE = " (before)"  # suffix of a --before model's candidates
+
+
+@contextlib.contextmanager
+def as_before() -> Iterator[None]:
+    """Files built inside are exported and quantized as before BENCHMARKS.md's "Constant resize
+    scales": every map resized by target size (the exported graph reads each input's
+    ``Shape``; the same values, another graph) and the logits' float resize quantized."""
+
+    def by_size(x: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
+        align = False if mode == "bilinear" else None
+        return F.interpolate(x, size=like.shape[-2:], mode=mode, align_corners=align)
+
+    with contextlib.ExitStack() as stack:
+        for module in (blocks, msunet, int8_student, baselines):
+            stack.enter_context(mock.patch.object(module, "resize", by_size))
+        stack.enter_context(mock.patch.object(quantize, "float_output_resizes", lambda _: []))
+        yield
 
 
 def model_spec(text: str) -> tuple[str, dict[str, Any]]:
@@ -49,7 +77,11 @@ def model_spec(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def build_files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]:
-    """The FP32 file of the model ``spec`` and its three INT8 files, under ``work``."""
+    """The FP32 file of the model ``spec`` and its three INT8 files, under ``work``; a spec
+    ending in :data:`BEFORE` is built :func:`as_before`."""
+    if spec.endswith(BEFORE):
+        with as_before():
+            return build_files(spec.removesuffix(BEFORE), size, work)
     torch.manual_seed(0)
     name, kwargs = model_spec(spec)
     model = create_model(name, **kwargs).eval()
@@ -71,6 +103,46 @@ def build_files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]
     return files
 
 
+PROFILED = ("FP32", "INT8, ORT quantizer, FP32 stem")
+PROFILE_REPEATS = 3
+
+
+def profile_files(
+    files: dict[str, dict[str, Path]], x: Any, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """ORT's kernel time per op type (ms per call) of each model's FP32 and default INT8 file:
+    the median of :data:`PROFILE_REPEATS` interleaved profiles of ``--profile-runs`` calls."""
+    keys = [(spec, label) for spec in files for label in PROFILED]
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in keys}
+    for _ in range(PROFILE_REPEATS):
+        for spec, label in keys:
+            path = files[spec][label]
+            profile = profile_onnxruntime(path, x, runs=args.profile_runs, threads=args.threads)
+            runs[(spec, label)].append(profile.by_op)
+    result = []
+    for (spec, label), profiles in runs.items():
+        ops = {op for p in profiles for op in p}
+        by_op = {op: statistics.median(p.get(op, 0.0) for p in profiles) for op in ops}
+        by_category: dict[str, float] = {}
+        for op, ms in by_op.items():
+            by_category[op_category(op)] = by_category.get(op_category(op), 0.0) + ms
+        total = statistics.median(sum(p.values()) for p in profiles)
+        result.append(
+            {
+                "model": spec,
+                "file": label,
+                "total_ms": total,
+                "by_op": by_op,
+                "by_category": by_category,
+            }
+        )
+        cats = ", ".join(
+            f"{c} {ms:.2f}" for c, ms in sorted(by_category.items(), key=lambda t: -t[1])
+        )
+        print(f"profile | {spec} | {label} | {total:.2f} ms | {cats}")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["student_s"], help="NAME[:key=value,...]")
@@ -79,15 +151,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--before", action="store_true", help="also each model's files as built before"
+    )
+    parser.add_argument("--profile-runs", type=int, default=0, help="ORT profile calls per file")
     args = parser.parse_args()
+    if args.before:
+        args.models = [m for spec in args.models for m in (spec, spec + BEFORE)]
     started = machine_info()
     size = tuple(args.size)
     x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as tmp:
+        files = {
+            spec: build_files(spec, size, Path(tmp) / str(i)) for i, spec in enumerate(args.models)
+        }
         predictors = {
             (spec, label, runtime): load_predictor(path, threads=args.threads, runtime=runtime)
-            for i, spec in enumerate(args.models)
-            for label, path in build_files(spec, size, Path(tmp) / str(i)).items()
+            for spec, built in files.items()
+            for label, path in built.items()
             for runtime in ("onnxruntime", "openvino")
         }
         rounds: list[dict[str, float]] = []
@@ -98,6 +179,7 @@ def main() -> None:
                     for key, p in predictors.items()
                 }
             )
+        profiles = profile_files(files, x.numpy(), args) if args.profile_runs else []
     first = f"{args.models[0]} | FP32 | onnxruntime"
     rows = []
     for key in rounds[0]:
@@ -134,6 +216,7 @@ def main() -> None:
         "machine": {**started, "load_average_after": machine_info()["load_average"]},
         "rows": rows,
         "per_round_p50_ms": rounds,
+        "profiles": profiles,
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(result, indent=2) + "\n")

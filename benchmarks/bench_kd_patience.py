@@ -12,7 +12,7 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
 - ``unlabeled``: the recipe with IDD-Lite's 404 test frames as unlabelled frames (their labels
   are not public), three seeds, beside scratch and the recipe on the training split alone.
 - ``student_q``: the INT8-shaped student (issue 16), scratch and the recipe, three seeds,
-  beside the ``student_s`` headline rows.
+  beside the ``student_s`` headline rows; at twice the widths also at 48 epochs.
 - ``longer``: scratch, the recipe, and the recipe with the unlabelled test frames at 48 epochs
   (one seed): whether the frames' gain grows once every row has converged.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
@@ -97,13 +97,13 @@ WIDE_Q = ("--model-arg", "width_mult=2")  # student_q at twice the widths: INT8 
 
 def student_q_rows() -> list[Row]:
     """The INT8-shaped student (issue 16), at its widths and twice them: scratch and the
-    recipe at the long schedule."""
+    recipe at the long schedule, and the wide one at twice that (is 24 epochs converged?)."""
     kd, flags = RECIPE
     rows = []
-    for wide in ((), WIDE_Q):
+    for wide, epochs in (((), LONG), (WIDE_Q, LONG), (WIDE_Q, LONGER)):
         rows += [
-            _student("student_q", (), wide, LONG),
-            _student("student_q", kd, flags + wide, LONG),
+            _student("student_q", (), wide, epochs),
+            _student("student_q", kd, flags + wide, epochs),
         ]
     return rows
 

@@ -40,3 +40,35 @@ def test_summary_is_per_row_and_mode_with_the_worst_seed() -> None:
     assert near["worst_int8_minus_fp32"] == pytest.approx(-0.2)
     assert near["fp32_miou_std"] == pytest.approx(2**0.5)
     assert by[("q", "bilinear")]["seeds"] == 1 and by[("q", "bilinear")]["fp32_miou_std"] == 0.0
+
+
+def test_before_files_are_built_the_old_way(tmp_path) -> None:
+    """The A/B's "before" files must differ from today's exactly by the two changes: resizes by
+    target size (``Shape`` in the graph) and the logits' float resize quantized (a dequantize
+    step produces the output); today's files have neither."""
+    import onnx
+    import torch
+
+    from segcompress.data.classes import IDD_LEVEL3
+    from segcompress.deploy.metadata import ModelInfo
+    from segcompress.deploy.onnx_export import export_model
+    from segcompress.deploy.quantize import quantize_onnx
+    from segcompress.deploy.samples import smooth_images
+    from segcompress.models import create_model
+
+    def build(folder: str) -> tuple[set[str], str]:
+        model = create_model("student_xs").eval()
+        info = ModelInfo(classes=IDD_LEVEL3, input_size=(32, 32), model_name="student_xs")
+        fp32, int8 = tmp_path / f"{folder}.onnx", tmp_path / f"{folder}-int8.onnx"
+        export_model(model, fp32, info)
+        quantize_onnx(fp32, int8, smooth_images(2, (32, 32), 0))
+        graph = onnx.load(str(int8)).graph
+        producer = {o: n.op_type for n in graph.node for o in n.output}
+        return {n.op_type for n in onnx.load(str(fp32)).graph.node}, producer[graph.output[0].name]
+
+    torch.manual_seed(0)
+    now_ops, now_output = build("now")
+    with ab.as_before():
+        old_ops, old_output = build("before")
+    assert "Shape" not in now_ops and now_output == "Resize"
+    assert "Shape" in old_ops and old_output == "DequantizeLinear"

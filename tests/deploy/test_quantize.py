@@ -11,6 +11,7 @@ import torch
 from segcompress.data.formats import DataSpec
 from segcompress.deploy.metadata import METADATA_PREFIX
 from segcompress.deploy.quantize import (
+    float_output_resizes,
     fp32_op_types,
     quantize_dataset,
     quantize_onnx,
@@ -64,6 +65,45 @@ def test_runtime_graph_uses_integer_kernels(int8_report) -> None:
     assert int8_report.fp32_ops == fp32_op_types(runtime)
     # the final bilinear upsampling of the logits has no integer kernel in ORT
     assert int8_report.fp32_ops.get("Resize", 0) >= 1
+
+
+def test_runtime_graph_dequantizes_no_map_to_read_its_shape(int8_report) -> None:
+    """The student's resizes have constant scales, so ONNX Runtime's INT8 graph needs no
+    ``Shape``: with target sizes it transposed and dequantized a whole map per resize (15 for
+    ``student_s``) only to read the batch size. What is left are the stem's quantize step and
+    the dequantize step before the float logits resize."""
+    runtime = int8_report.runtime_ops
+    assert not {"Shape", "Gather"} & set(runtime)
+    assert runtime.get("DequantizeLinear", 0) <= 1 and runtime.get("Transpose", 0) <= 2
+
+
+def test_bilinear_logits_leave_the_file_unrounded(int8_report) -> None:
+    """The final bilinear resize has no integer kernel: it is left out of quantization, so the
+    graph's output is that float resize, not a quantize/dequantize pair on the full-size
+    logits (which only rounded them and cost time)."""
+    graph = onnx.load(str(int8_report.path)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    assert producer[graph.output[0].name].op_type == "Resize"
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("linear", ["crop", "r"]), ("nearest", [])])
+def test_float_output_resizes_finds_the_logits_resize_and_its_crop(mode, expected) -> None:
+    """Conv -> Resize -> Slice -> output: a linear resize and its crop stay float; a nearest
+    one (an 8-bit copy in ORT) and the convolution are quantized."""
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Resize", ["c", "", "scales"], ["r_out"], name="r", mode=mode),
+        helper.make_node("Slice", ["r_out", "starts", "ends"], ["y"], name="crop"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])],
+    )
+    assert float_output_resizes(helper.make_model(graph)) == expected
 
 
 def test_fp32_op_types_follows_float_tensors() -> None:

@@ -199,6 +199,25 @@ def stem_convolutions(proto: onnx.ModelProto) -> list[str]:
     return [n.name for n in proto.graph.node if n.op_type == "Conv" and n.input[0] in inputs]
 
 
+def float_output_resizes(proto: onnx.ModelProto) -> list[str]:
+    """Names of the linear-mode ``Resize`` that brings the logits to the input size, and of
+    any crop after it. ONNX Runtime has no integer kernel for it, so quantizing it would only
+    add a quantize/dequantize pair on the full-size logits, which rounds them and cost
+    ``student_s`` 9% of its INT8 time at 256x256 (BENCHMARKS.md, "Constant resize scales")."""
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    names: list[str] = []
+    for output in proto.graph.output:
+        chain, node = [], producer.get(output.name)
+        while node is not None and node.op_type in ("Slice", "Resize"):
+            chain.append(node.name)
+            if node.op_type == "Resize":
+                mode = next((a.s for a in node.attribute if a.name == "mode"), b"nearest")
+                names += chain if mode != b"nearest" else []
+                break
+            node = producer.get(node.input[0])
+    return names
+
+
 def _quantize_ort(
     prepared: Path,
     out: Path,
@@ -220,6 +239,7 @@ def _quantize_ort(
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
+    proto = onnx.load(str(prepared))
     with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
         quantize_static(
             str(prepared),
@@ -230,7 +250,8 @@ def _quantize_ort(
             activation_type=QuantType.QInt8 if signed else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
-            nodes_to_exclude=stem_convolutions(onnx.load(str(prepared))) if fp32_stem else [],
+            nodes_to_exclude=(stem_convolutions(proto) if fp32_stem else [])
+            + float_output_resizes(proto),
             extra_options={"CalibStridedMinMax": _chunk(len(images))},
         )
 

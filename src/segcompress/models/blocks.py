@@ -34,13 +34,24 @@ UPSAMPLE_MODES = ("bilinear", "nearest")
 def resize(x: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
     """Resample ``x`` to ``like``'s height and width.
 
-    Sizes come from the target tensor rather than a scale factor so that, under dynamic-shape
-    export, no equality between two symbolic sizes has to be proven.
+    When both sizes are known numbers (eager mode, or export at a fixed size) and ``like``'s are
+    a whole multiple of ``x``'s, as at every level of an input padded to the model's size
+    divisor, it upsamples by that factor: the same values, but exported as a ``Resize`` with
+    constant scales. A target size needs ``Shape`` of the dynamic-batch input, and in INT8
+    graphs ONNX Runtime then transposed and dequantized each whole map only to read its shape
+    (BENCHMARKS.md, "Constant resize scales"). With dynamic height and width the sizes are
+    symbolic and the target size is used, so that no equality between two symbolic sizes has
+    to be proven.
     """
-    size = like.shape[-2:]
-    if mode == "bilinear":
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-    return F.interpolate(x, size=size, mode="nearest")
+    (h, w), size = x.shape[-2:], like.shape[-2:]
+    align = False if mode == "bilinear" else None
+    if all(isinstance(v, int) for v in (h, w, *size)):
+        factor = size[0] // h
+        if tuple(size) == (h * factor, w * factor):
+            if factor == 1:
+                return x
+            return F.interpolate(x, scale_factor=float(factor), mode=mode, align_corners=align)
+    return F.interpolate(x, size=size, mode=mode, align_corners=align)
 
 
 class ConvBNAct(nn.Module):
