@@ -75,9 +75,7 @@ def _files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]:
     name, kwargs = model_spec(spec)
     model = create_model(name, **kwargs).eval()
     # model_args in the file's metadata: the FLOPs of a width_mult variant are its own
-    info = ModelInfo(
-        classes=IDD_LEVEL3, input_size=size, model_name=name, model_args=dict(model.model_args)
-    )
+    info = ModelInfo.of_model(model, size, IDD_LEVEL3)
     stem = f"{spec.replace(':', '-').replace('=', '-').replace(',', '-')}-{size[0]}x{size[1]}"
     files = {"fp32": work / f"{stem}.onnx"}
     export_model(model, files["fp32"], info)

@@ -85,9 +85,7 @@ def build_files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]
     torch.manual_seed(0)
     name, kwargs = model_spec(spec)
     model = create_model(name, **kwargs).eval()
-    info = ModelInfo(
-        classes=IDD_LEVEL3, input_size=size, model_name=name, model_args=dict(model.model_args)
-    )
+    info = ModelInfo.of_model(model, size, IDD_LEVEL3)
     work.mkdir(parents=True, exist_ok=True)
     files = {"FP32": work / "fp32.onnx"}
     export_model(model, files["FP32"], info)

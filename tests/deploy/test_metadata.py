@@ -85,3 +85,19 @@ def test_foreign_onnx_with_classes_file_and_size(fp32_onnx: Path, tmp_path: Path
     predictor = load_predictor(bare, classes=classes_file, img_size=(64, 64))
     assert predictor.classes.names == tuple(names)
     assert predictor.input_size == (64, 64)
+
+
+def test_of_model_records_what_rebuilds_the_variant() -> None:
+    """The registry name and every argument (defaults too) are kept: the file's metadata
+    rebuilds the same widths, so its FLOPs are the variant's own."""
+    from segcompress.data.classes import IDD_LEVEL3
+    from segcompress.models import create_model
+
+    model = create_model("student_q", width_mult=2)
+    info = ModelInfo.of_model(model, (64, 96), IDD_LEVEL3)
+    assert info.model_name == "student_q" and info.input_size == (64, 96)
+    assert info.model_args["width_mult"] == 2 and info.classes is IDD_LEVEL3
+    rebuilt = create_model(info.model_name, **info.model_args)
+    assert sum(p.numel() for p in rebuilt.parameters()) == sum(
+        p.numel() for p in model.parameters()
+    )

@@ -249,13 +249,7 @@ def _model_and_info(source: ModelSource, img_size: tuple[int, int]) -> tuple[Any
         return model_from_checkpoint(state, str(source.path)), info_from_checkpoint(state)
     torch.manual_seed(0)
     model = create_model(source.label).eval()
-    info = ModelInfo(
-        classes=IDD_LEVEL3,
-        input_size=img_size,
-        model_name=source.label,
-        model_args=dict(model.model_args),
-    )
-    return model, info
+    return model, ModelInfo.of_model(model, img_size, IDD_LEVEL3)
 
 
 def _costs(model: Any, img_size: tuple[int, int]) -> tuple[int, int]:

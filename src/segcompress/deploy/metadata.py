@@ -51,6 +51,17 @@ class ModelInfo:
     model_args: dict[str, Any] = field(default_factory=dict)
     dataset_format: str | None = None
 
+    @classmethod
+    def of_model(cls, model: Any, input_size: tuple[int, int], classes: ClassTable) -> ModelInfo:
+        """The facts of a model built with ``create_model``, weights aside: its registry name
+        and every argument, so that the file rebuilds it and a variant's FLOPs are its own."""
+        return cls(
+            classes=classes,
+            input_size=input_size,
+            model_name=model.model_name,
+            model_args=dict(model.model_args),
+        )
+
 
 def _size(value: Any, source: str) -> tuple[int, int]:
     if (
