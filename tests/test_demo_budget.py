@@ -79,3 +79,12 @@ def test_an_unknown_recipe_key_is_refused(tmp_path: Path) -> None:
     demo = Demo(tmp_path, replace(QUICK_BUDGET, distill={**KL, "temprature": 2.0}), progress=False)
     with pytest.raises(UsageError, match="demo budget distill: unknown key temprature"):
         demo.train_config("student-kd")
+
+
+def test_the_teacher_validates_every_teacher_eval_every_epochs_and_the_students_every_epoch(
+    tmp_path: Path,
+) -> None:
+    demo = Demo(tmp_path, replace(QUICK_BUDGET, teacher_eval_every=3), progress=False)
+    assert demo.train_config("teacher").eval_every == 3
+    for stage in ("student-scratch", "student-kd"):
+        assert demo.train_config(stage).eval_every == 1
