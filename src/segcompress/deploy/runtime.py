@@ -337,6 +337,7 @@ def onnx_session(
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    # The fastest level for FP32 and INT8 files alike (benchmarks/bench_ort_settings.py).
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
     if threads:
