@@ -142,11 +142,23 @@ class ChannelWiseDistillationLoss(nn.Module):
         return kl.sum() * self.tau**2 / (n * c)
 
 
-def _pearson(x: Tensor, y: Tensor, eps: float = 1e-8) -> Tensor:
-    """Pearson correlation of the rows of ``x`` and ``y`` ([R, K] -> [R]), as in the DIST code."""
-    x = x - x.mean(1, keepdim=True)
-    y = y - y.mean(1, keepdim=True)
-    return (x * y).sum(1) / (x.norm(dim=1) * y.norm(dim=1) + eps)
+def _pearson(
+    x: Tensor, y: Tensor, dims: int | tuple[int, ...], weight: Tensor | None = None
+) -> Tensor:
+    """Pearson correlation of ``x`` and ``y`` over ``dims``, as in the DIST code (eps 1e-8).
+
+    With a 0/1 ``weight`` (broadcast to ``x``), only the samples it marks count: the result
+    equals the plain correlation of those samples alone, without gathering them first.
+    """
+    if weight is None:
+        x = x - x.mean(dims, keepdim=True)
+        y = y - y.mean(dims, keepdim=True)
+    else:
+        count = weight.expand_as(x).sum(dims, keepdim=True)
+        x = (x - (x * weight).sum(dims, keepdim=True) / count) * weight
+        y = (y - (y * weight).sum(dims, keepdim=True) / count) * weight
+    norms = x.square().sum(dims).sqrt() * y.square().sum(dims).sqrt()
+    return (x * y).sum(dims) / (norms + 1e-8)
 
 
 class DISTLoss(nn.Module):
@@ -186,21 +198,22 @@ class DISTLoss(nn.Module):
         self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor | None = None
     ) -> Tensor:
         _check_logits(student_logits, teacher_logits, target)
-        c = student_logits.shape[1]
-        s = student_logits.float().permute(0, 2, 3, 1).reshape(-1, c)  # [P, C]
-        t = teacher_logits.detach().float().permute(0, 2, 3, 1).reshape(-1, c)
-        if target is not None:
-            valid = (target != self.ignore_index).reshape(-1)
-            s, t = s[valid], t[valid]
-        if s.shape[0] == 0:
+        # Computed in the logits' [N, C, H, W] layout with ignored pixels weighted 0: the same
+        # values as gathering the valid pixels into [P, C] first, several times faster on a CPU.
+        y_s = F.softmax(student_logits.float() / self.tau, dim=1)
+        y_t = F.softmax(teacher_logits.detach().float() / self.tau, dim=1)
+        valid = None if target is None else (target != self.ignore_index).unsqueeze(1)
+        if valid is not None and not bool(valid.any()):
             return student_logits.sum().float() * 0
-        y_s = F.softmax(s / self.tau, dim=1)
-        y_t = F.softmax(t / self.tau, dim=1)
-        loss = s.new_zeros(())
+        weight = None if valid is None else valid.to(y_s.dtype)
+        loss = y_s.new_zeros(())
         if self.beta > 0:
-            loss = loss + self.beta * (1 - _pearson(y_s, y_t).mean())
+            inter = _pearson(y_s, y_t, 1)  # per pixel, across classes: [N, H, W]
+            inter = inter.mean() if weight is None else (inter * weight[:, 0]).sum() / weight.sum()
+            loss = loss + self.beta * (1 - inter)
         if self.gamma > 0:
-            loss = loss + self.gamma * (1 - _pearson(y_s.t(), y_t.t()).mean())
+            intra = _pearson(y_s, y_t, (0, 2, 3), weight)  # per class, across valid pixels
+            loss = loss + self.gamma * (1 - intra.mean())
         return loss * self.tau**2
 
     def extra_repr(self) -> str:
