@@ -35,7 +35,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from kd_suite import Row, Suite, add_arguments
+from kd_suite import Row, Suite, add_arguments, save_figure
 
 from segcompress.deploy.benchmark import machine_info
 
@@ -233,10 +233,7 @@ def plot(table: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("IDD-Lite 96x128, student_s: distillation gain against schedule", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -427,6 +427,16 @@ def markdown(table: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay out, write (making the folder) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def plot(table: list[dict[str, Any]], path: Path, title: str) -> None:
     """Accuracy against ORT INT8 latency (log scale): one point per row, seed std as bars."""
     import matplotlib
@@ -456,10 +466,7 @@ def plot(table: list[dict[str, Any]], path: Path, title: str) -> None:
     ax.set_ylabel("val mIoU (%)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_results(

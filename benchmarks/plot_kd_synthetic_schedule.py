@@ -17,6 +17,8 @@ import json
 import math
 from pathlib import Path
 
+from kd_suite import save_figure
+
 HERE = Path(__file__).resolve().parent
 FIGURE = HERE.parent / "docs" / "kd_synthetic_schedule.png"
 ROWS = {"teacher": "teacher", "student_s scratch": "scratch", "student_s + dist": "DIST"}
@@ -110,10 +112,7 @@ def plot(series: dict[str, list[tuple[int, float, float]]], path: Path) -> None:
         ax.set_xlabel("epochs")
         ax.grid(alpha=0.3)
     fig.suptitle("Synthetic 26-class val, 64x128, 3 student seeds (mean ± std)", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -147,14 +147,15 @@ def _pearson(
 ) -> Tensor:
     """Pearson correlation of ``x`` and ``y`` over ``dims``, as in the DIST code (eps 1e-8).
 
-    With a 0/1 ``weight`` (broadcast to ``x``), only the samples it marks count: the result
-    equals the plain correlation of those samples alone, without gathering them first.
+    With a 0/1 ``weight`` (full size along ``dims``, broadcast along the others), only the
+    samples it marks count: the result equals the plain correlation of those samples alone,
+    without gathering them first.
     """
     if weight is None:
         x = x - x.mean(dims, keepdim=True)
         y = y - y.mean(dims, keepdim=True)
     else:
-        count = weight.expand_as(x).sum(dims, keepdim=True)
+        count = weight.sum(dims, keepdim=True)
         x = (x - (x * weight).sum(dims, keepdim=True) / count) * weight
         y = (y - (y * weight).sum(dims, keepdim=True) / count) * weight
     norms = x.square().sum(dims).sqrt() * y.square().sum(dims).sqrt()
