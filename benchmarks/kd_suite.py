@@ -94,7 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> Non
         "--rows",
         nargs="+",
         help="row names to keep, e.g. 'student_s + kl' (with the teachers they learn from): a "
-        "slice of the suite for a short GPU loan; finished runs are kept, unlike --only",
+        "slice of the suite for a short GPU loan, or a teacher row alone; finished runs are kept, "
+        "unlike --only",
     )
     parser.add_argument("--no-latency", action="store_true", help="skip the latency benchmark")
     parser.add_argument("--latency-threads", type=int, default=2)
@@ -235,7 +236,7 @@ class Suite:
         teachers = [teacher_rows] if isinstance(teacher_rows, Row) else list(teacher_rows)
         seeds = self.args.seeds
         if self.args.rows:
-            unknown = set(self.args.rows) - {row.name for row in other_rows}
+            unknown = set(self.args.rows) - {row.name for row in [*teachers, *other_rows]}
             if unknown:
                 print(f"--rows: no row named {', '.join(sorted(unknown))}", file=sys.stderr)
                 raise SystemExit(2)

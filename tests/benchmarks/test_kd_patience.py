@@ -71,6 +71,12 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
     assert [(r.kd, "--unlabeled" in r.flags) for r in longer] == [
         ((), False), (("dist",), False), (("dist",), True)
     ]  # fmt: skip
+    scratch, dist, frames = patience.long_teacher_rows(Path(suite.data))  # teacher as long
+    assert dist.teacher == frames.teacher == "teacher (48 ep, amp bf16)"
+    assert "--unlabeled" in frames.flags and "--unlabeled" not in dist.flags
+    assert patience._scratch_of(dist) == patience._scratch_of(frames) == scratch
+    assert scratch.epochs == dist.epochs == frames.epochs == 48
+    assert suite.seeds_of(scratch) == suite.seeds_of(dist) == suite.seeds_of(frames) == [0, 1, 2]
     args.stage = "select"
     assert suite.seeds_of(head) == [0]
     names = [r.name for r in rows]

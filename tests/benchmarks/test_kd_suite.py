@@ -157,6 +157,9 @@ def test_collect_trains_none_and_rows_select_a_slice(
     args.rows = ["student_s scratch"]  # a slice that needs no teacher trains none
     records = suite.run(Row("teacher", "teacher"), rows)
     assert [r["row"] for r in records] == ["student_s scratch"]
+    args.rows = ["teacher"]  # a teacher row alone: trains it, and none of the students
+    records = suite.run(Row("teacher", "teacher"), rows)
+    assert [r["row"] for r in records] == ["teacher"]
     args.rows = ["student_s + kd"]
     with pytest.raises(SystemExit) as stop:
         suite.run(Row("teacher", "teacher"), rows)
