@@ -17,7 +17,8 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
   (one seed): whether the frames' gain grows once every row has converged.
 - ``long_teacher``: scratch and the recipe (on the training split, and with the unlabelled
   frames) at 48 epochs over three seeds, distilled from a teacher trained 48 epochs too (bf16
-  autocast), where the other stages use the 24-epoch teacher.
+  autocast), where the other stages use the 24-epoch teacher. Its scratch row is shared with
+  ``longer`` and ``final``, which therefore train it over every seed too.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
   from teachers trained with and without it (one seed each), at 48 epochs (one seed: is 24
   converged?), and the headline rows over three seeds: both students at 24 epochs.
