@@ -17,8 +17,9 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
   (one seed): whether the frames' gain grows once every row has converged.
 - ``long_teacher``: scratch and the recipe (on the training split, and with the unlabelled
   frames) at 48 epochs over three seeds, distilled from a teacher trained 48 epochs too (bf16
-  autocast), where the other stages use the 24-epoch teacher. Its scratch row is shared with
-  ``longer`` and ``final``, which therefore train it over every seed too.
+  autocast), where the other stages use the 24-epoch teacher; and scratch and the recipe at
+  twice ``student_s``'s widths (is the student's capacity the limit?). Its scratch row is
+  shared with ``longer`` and ``final``, which therefore train it over every seed too.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
   from teachers trained with and without it (one seed each), at 48 epochs (one seed: is 24
   converged?), and the headline rows over three seeds: both students at 24 epochs.
@@ -91,14 +92,19 @@ def longer_rows(data: Path) -> list[Row]:
     return [row for row in final_rows(data) if row.epochs == LONGER]
 
 
+WIDE_S = ("--model-arg", "width_mult=2")  # student_s at twice the widths: 4x the parameters
+
+
 def long_teacher_rows(data: Path) -> list[Row]:
     """Scratch and the recipe at 48 epochs, on the training split and with the unlabelled
     frames, distilled from the teacher trained as long: does the gain grow once the teacher
-    keeps its lead over a longer-trained student?"""
+    keeps its lead over a longer-trained student? And at twice the student's widths: is the
+    small student's capacity what keeps the gain small?"""
     kd, flags = RECIPE
     taught = [_student("student_s", kd, flags, LONGER), *unlabelled_rows(data, LONGER)]
-    scratch = _student("student_s", (), (), LONGER)
-    return [scratch] + [replace(row, teacher=TEACHER_LONGER.name) for row in taught]
+    taught.append(_student("student_s", kd, flags + WIDE_S, LONGER))
+    scratch = [_student("student_s", (), (), LONGER), _student("student_s", (), WIDE_S, LONGER)]
+    return scratch + [replace(row, teacher=TEACHER_LONGER.name) for row in taught]
 
 
 def headline_rows() -> list[Row]:

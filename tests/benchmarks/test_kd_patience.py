@@ -71,12 +71,15 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
     assert [(r.kd, "--unlabeled" in r.flags) for r in longer] == [
         ((), False), (("dist",), False), (("dist",), True)
     ]  # fmt: skip
-    scratch, dist, frames = patience.long_teacher_rows(Path(suite.data))  # teacher as long
-    assert dist.teacher == frames.teacher == "teacher (48 ep, amp bf16)"
+    long_rows = patience.long_teacher_rows(Path(suite.data))  # teacher as long
+    scratch, wide_scratch, dist, frames, wide = long_rows
+    assert dist.teacher == frames.teacher == wide.teacher == "teacher (48 ep, amp bf16)"
     assert "--unlabeled" in frames.flags and "--unlabeled" not in dist.flags
     assert patience._scratch_of(dist) == patience._scratch_of(frames) == scratch
-    assert scratch.epochs == dist.epochs == frames.epochs == 48
-    assert suite.seeds_of(scratch) == suite.seeds_of(dist) == suite.seeds_of(frames) == [0, 1, 2]
+    assert patience._scratch_of(wide) == wide_scratch != scratch  # gain against its own width
+    assert wide.arch == wide_scratch.arch == "student_s width_mult=2"
+    assert {r.epochs for r in long_rows} == {48}
+    assert all(suite.seeds_of(r) == [0, 1, 2] for r in long_rows)
     args.stage = "select"
     assert suite.seeds_of(head) == [0]
     names = [r.name for r in rows]
