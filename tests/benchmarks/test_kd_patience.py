@@ -43,7 +43,7 @@ def test_gains_are_against_the_matching_scratch_row(patience: ModuleType) -> Non
     assert not other["scale_crop"] and cwd["scale_crop"]
     assert "val_gain" not in table["student_s scratch (6 ep)"]
     assert cwd["last_quarter_gain"] == pytest.approx(0.5)
-    wide = patience.WIDE_Q
+    wide = patience.WIDE
     q_rows = {
         s("student_q", (), (), 24): (50.0, 52.0),
         s("student_q", (), wide, 24): (52.0, 53.0),
