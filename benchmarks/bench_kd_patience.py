@@ -54,6 +54,12 @@ LONG, SHORT, LONGER = 24, 6, 48
 NO_SCALE = ("--aug-scale", "1,1")
 # A student at twice its widths: student_q's INT8 pays more; student_s tests capacity.
 WIDE = ("--model-arg", "width_mult=2")
+# The cached teacher at scales 1 and 1.5 (each with its mirror): the best test-time views of the
+# 48-epoch teacher on the holdout (bench_teacher_tta.py; BENCHMARKS.md has the table).
+TTA = ("--tta-scales", "1,1.5")
+# Pixel KL beside DIST: on unlabelled frames DIST passes on correlations only, the teacher's
+# per-pixel probabilities are the only pixel-level signal there.
+KL_T1 = ("--temperature", "1")
 TEACHER = Row("teacher", "teacher")  # the recipe's 24 epochs, like the long student rows
 TEACHER_NO_SCALE = Row("teacher", "teacher", flags=NO_SCALE)
 # As long as the 48-epoch students. bf16 autocast: 2.2x faster than FP32 on a CPU with
@@ -97,11 +103,15 @@ def longer_rows(data: Path) -> list[Row]:
 def long_teacher_rows(data: Path) -> list[Row]:
     """Scratch and the recipe at 48 epochs, on the training split and with the unlabelled
     frames, distilled from the teacher trained as long: does the gain grow once the teacher
-    keeps its lead over a longer-trained student? And at twice the student's widths: is the
-    small student's capacity what keeps the gain small?"""
+    keeps its lead over a longer-trained student? At twice the student's widths: is the small
+    student's capacity what keeps the gain small? With the teacher's targets averaged over two
+    scales: does a stronger cached teacher teach more? And with pixel KL beside DIST: do the
+    unlabelled frames teach more with a per-pixel term?"""
     kd, flags = RECIPE
     taught = [_student("student_s", kd, flags, LONGER), *unlabelled_rows(data, LONGER)]
     taught.append(_student("student_s", kd, flags + WIDE, LONGER))
+    taught += [replace(row, flags=row.flags + TTA) for row in taught[:2]]
+    taught += [replace(row, kd=("dist", "kl"), flags=row.flags + KL_T1) for row in taught[:2]]
     scratch = [_student("student_s", (), (), LONGER), _student("student_s", (), WIDE, LONGER)]
     return scratch + [replace(row, teacher=TEACHER_LONGER.name) for row in taught]
 

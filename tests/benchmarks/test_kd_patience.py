@@ -72,10 +72,17 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
         ((), False), (("dist",), False), (("dist",), True)
     ]  # fmt: skip
     long_rows = patience.long_teacher_rows(Path(suite.data))  # teacher as long
-    scratch, wide_scratch, dist, frames, wide = long_rows
-    assert dist.teacher == frames.teacher == wide.teacher == "teacher (48 ep, amp bf16)"
+    scratch, wide_scratch, dist, frames, wide, tta, tta_frames, kl, kl_frames = long_rows
+    taught = (dist, frames, wide, tta, tta_frames, kl, kl_frames)
+    assert {r.teacher for r in taught} == {"teacher (48 ep, amp bf16)"}
     assert "--unlabeled" in frames.flags and "--unlabeled" not in dist.flags
-    assert patience._scratch_of(dist) == patience._scratch_of(frames) == scratch
+    assert (
+        tta.flags == dist.flags + patience.TTA and tta_frames.flags == frames.flags + patience.TTA
+    )
+    assert kl.kd == kl_frames.kd == ("dist", "kl") and dist.kd == ("dist",)
+    assert kl.flags == dist.flags + patience.KL_T1 and "--unlabeled" in kl_frames.flags
+    for row in (dist, frames, tta, tta_frames, kl, kl_frames):  # same student, same data
+        assert patience._scratch_of(row) == scratch
     assert patience._scratch_of(wide) == wide_scratch != scratch  # gain against its own width
     assert wide.arch == wide_scratch.arch == "student_s width_mult=2"
     assert {r.epochs for r in long_rows} == {48}

@@ -1,0 +1,138 @@
+"""The teacher's test-time views: which scales (and mirrors) make the strongest cached teacher.
+
+Cached teacher targets are the teacher's logits averaged over test-time views
+(``distill --tta-scales``, mirror on by default), computed once per frame, so a stronger
+average costs nothing per training step. This scores the teacher on the holdout (part of the
+training split, ``benchmarks/splits/``) with each candidate set of scales, with and without the
+mirror, and picks the best there. Val is then scored once, for the chosen views and for the
+single view and the mirror average (what the cache used before), so that the choice never looks
+at val. Writes ``benchmarks/results/teacher_tta.json``.
+
+    .venv/bin/python benchmarks/bench_teacher_tta.py \\
+        --teacher runs/bench/patient/teacher-48-ep-amp-bf16-s0/last.pt --amp bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from segcompress.data.dataset import load_split
+from segcompress.deploy.benchmark import machine_info
+from segcompress.engine.checkpoint import checkpoint_classes, load_checkpoint, model_from_checkpoint
+from segcompress.engine.evaluate import autocast, evaluate
+from segcompress.engine.teacher_targets import TargetOptions, teacher_logits
+from segcompress.models.fuse import fuse
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "teacher_tta.json"
+DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "idd20k_lite"
+HOLDOUT = HERE / "splits" / "idd_lite_holdout.txt"
+CANDIDATES = ["1", "1.5", "2", "1,1.5", "0.75,1,1.5", "1,1.5,2"]
+# Always scored on val beside the chosen views: the plain teacher and the cache's old default.
+REFERENCES = [TargetOptions((1.0,), flip=False), TargetOptions((1.0,), flip=True)]
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    return tuple(float(s) for s in text.split(","))
+
+
+def miou(
+    teacher: torch.nn.Module,
+    loader: DataLoader,
+    options: TargetOptions,
+    num_classes: int,
+    ignore_index: int,
+    amp: torch.dtype | None,
+) -> float:
+    """Val-style mIoU (%) of the teacher's logits averaged over ``options``' views."""
+
+    def predict(images: torch.Tensor) -> torch.Tensor:
+        with autocast(torch.device("cpu"), amp):
+            return teacher_logits(teacher, images, options, tuple(images.shape[-2:]))
+
+    matrix = evaluate(predict, loader, num_classes, ignore_index)
+    return 100 * float(matrix.compute().mean["iou"])
+
+
+def choose(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The candidate with the best holdout mIoU (the first of equals: fewer views)."""
+    return max(rows, key=lambda r: r["holdout"])
+
+
+def label(options: TargetOptions) -> str:
+    scales = ", ".join(f"{s:g}" for s in options.scales)
+    return f"scales {scales}" + (" + mirror" if options.flip else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
+    parser.add_argument("--teacher", type=Path, required=True, help="teacher checkpoint")
+    parser.add_argument("--scales", nargs="+", default=CANDIDATES, help="candidate scale sets")
+    parser.add_argument("--amp", choices=("none", "bf16"), default="none")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = machine_info()
+    amp = torch.bfloat16 if args.amp == "bf16" else None
+    state = load_checkpoint(args.teacher)
+    # BatchNorm folded, as when the cache is built (the same logits up to rounding).
+    teacher = fuse(model_from_checkpoint(state, str(args.teacher)).eval())
+    num_classes, ignore = state["num_classes"], checkpoint_classes(state).ignore_index
+    common = {"img_size": tuple(state["input_size"]), "format": "idd-lite"}
+    loaders = {
+        split: DataLoader(
+            load_split(args.data, split, train=False, holdout=str(HOLDOUT), **common),
+            batch_size=16,
+        )
+        for split in ("holdout", "val")
+    }
+    parsed = [TargetOptions(parse_scales(s), flip) for s in args.scales for flip in (False, True)]
+    candidates = list(dict.fromkeys(REFERENCES + parsed))
+    rows = []
+    for options in candidates:
+        start = time.perf_counter()
+        score = miou(teacher, loaders["holdout"], options, num_classes, ignore, amp)
+        rows.append(
+            {
+                "views": label(options),
+                "scales": list(options.scales),
+                "flip": options.flip,
+                "holdout": score,
+                "holdout_s": time.perf_counter() - start,
+            }
+        )
+        print(f"{rows[-1]['views']}: holdout {score:.2f}", flush=True)
+    chosen = choose(rows)
+    on_val = [*REFERENCES, TargetOptions(tuple(chosen["scales"]), chosen["flip"])]
+    for options in dict.fromkeys(on_val):
+        row = next(r for r in rows if r["views"] == label(options))
+        row["val"] = miou(teacher, loaders["val"], options, num_classes, ignore, amp)
+    print("\n| views | holdout mIoU | val mIoU |\n|---|---:|---:|")
+    for r in rows:
+        val = f"{r['val']:.2f}" if "val" in r else "-"
+        mark = " (chosen)" if r is chosen else ""
+        print(f"| {r['views']}{mark} | {r['holdout']:.2f} | {val} |")
+    result = {
+        "teacher": str(args.teacher),
+        "amp": args.amp,
+        "threads": args.threads,
+        "machine": {**started, "load_average_after": machine_info()["load_average"]},
+        "chosen": chosen["views"],
+        "rows": rows,
+    }
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.results}")
+
+
+if __name__ == "__main__":
+    main()
