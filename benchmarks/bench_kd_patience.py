@@ -105,11 +105,13 @@ def long_teacher_rows(data: Path) -> list[Row]:
     frames, distilled from the teacher trained as long: does the gain grow once the teacher
     keeps its lead over a longer-trained student? At twice the student's widths: is the small
     student's capacity what keeps the gain small? With the teacher's targets averaged over two
-    scales: does a stronger cached teacher teach more? And with pixel KL beside DIST: do the
-    unlabelled frames teach more with a per-pixel term?"""
+    scales: does a stronger cached teacher teach more? With pixel KL beside DIST: do the
+    unlabelled frames teach more with a per-pixel term? And the unlabelled frames at twice the
+    widths: does a student with room to spare take more from them?"""
     kd, flags = RECIPE
     taught = [_student("student_s", kd, flags, LONGER), *unlabelled_rows(data, LONGER)]
     taught.append(_student("student_s", kd, flags + WIDE, LONGER))
+    taught.append(replace(taught[1], flags=taught[1].flags + WIDE))
     taught += [replace(row, flags=row.flags + TTA) for row in taught[:2]]
     taught += [replace(row, kd=("dist", "kl"), flags=row.flags + KL_T1) for row in taught[:2]]
     scratch = [_student("student_s", (), (), LONGER), _student("student_s", (), WIDE, LONGER)]

@@ -72,8 +72,10 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
         ((), False), (("dist",), False), (("dist",), True)
     ]  # fmt: skip
     long_rows = patience.long_teacher_rows(Path(suite.data))  # teacher as long
-    scratch, wide_scratch, dist, frames, wide, tta, tta_frames, kl, kl_frames = long_rows
-    taught = (dist, frames, wide, tta, tta_frames, kl, kl_frames)
+    scratch, wide_scratch, dist, frames, wide, wide_frames, tta, tta_frames, kl, kl_frames = (
+        long_rows
+    )
+    taught = (dist, frames, wide, wide_frames, tta, tta_frames, kl, kl_frames)
     assert {r.teacher for r in taught} == {"teacher (48 ep, amp bf16)"}
     assert "--unlabeled" in frames.flags and "--unlabeled" not in dist.flags
     assert (
@@ -84,7 +86,9 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
     for row in (dist, frames, tta, tta_frames, kl, kl_frames):  # same student, same data
         assert patience._scratch_of(row) == scratch
     assert patience._scratch_of(wide) == wide_scratch != scratch  # gain against its own width
-    assert wide.arch == wide_scratch.arch == "student_s width_mult=2"
+    assert patience._scratch_of(wide_frames) == wide_scratch
+    assert wide_frames.flags == frames.flags + patience.WIDE and wide_frames.kd == ("dist",)
+    assert wide.arch == wide_frames.arch == wide_scratch.arch == "student_s width_mult=2"
     assert {r.epochs for r in long_rows} == {48}
     assert all(suite.seeds_of(r) == [0, 1, 2] for r in long_rows)
     args.stage = "select"
