@@ -18,7 +18,8 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
 - ``long_teacher``: scratch and the recipe (on the training split, and with the unlabelled
   frames) at 48 epochs over three seeds, distilled from a teacher trained 48 epochs too (bf16
   autocast), where the other stages use the 24-epoch teacher; and scratch and the recipe at
-  twice ``student_s``'s widths (is the student's capacity the limit?). Its scratch row is
+  twice ``student_s``'s widths, the recipe also with the unlabelled frames (is the student's
+  capacity the limit?). Its scratch row is
   shared with ``longer`` and ``final``, which therefore train it over every seed too.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
   from teachers trained with and without it (one seed each), at 48 epochs (one seed: is 24
