@@ -19,7 +19,9 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
   frames) at 48 epochs over three seeds, distilled from a teacher trained 48 epochs too (bf16
   autocast), where the other stages use the 24-epoch teacher; and scratch and the recipe at
   twice ``student_s``'s widths, the recipe also with the unlabelled frames (is the student's
-  capacity the limit?). Its scratch row is
+  capacity the limit?); the recipe from the teacher's targets averaged over two scales, with
+  pixel KL beside DIST, and from an ensemble of the teacher and its seed-1 run (which this
+  stage trains too). Its scratch row is
   shared with ``longer`` and ``final``, which therefore train it over every seed too.
 - ``final``: scratch against :data:`RECIPE` at 6 and 24 epochs, with and without scale/crop,
   from teachers trained with and without it (one seed each), at 48 epochs (one seed: is 24
@@ -107,14 +109,16 @@ def long_teacher_rows(data: Path) -> list[Row]:
     keeps its lead over a longer-trained student? At twice the student's widths: is the small
     student's capacity what keeps the gain small? With the teacher's targets averaged over two
     scales: does a stronger cached teacher teach more? With pixel KL beside DIST: do the
-    unlabelled frames teach more with a per-pixel term? And the unlabelled frames at twice the
-    widths: does a student with room to spare take more from them?"""
+    unlabelled frames teach more with a per-pixel term? The unlabelled frames at twice the
+    widths: does a student with room to spare take more from them? And the teacher averaged with
+    its seed-1 run (an ensemble of two, cached as one): does a stronger average teach more?"""
     kd, flags = RECIPE
     taught = [_student("student_s", kd, flags, LONGER), *unlabelled_rows(data, LONGER)]
     taught.append(_student("student_s", kd, flags + WIDE, LONGER))
     taught.append(replace(taught[1], flags=taught[1].flags + WIDE))
     taught += [replace(row, flags=row.flags + TTA) for row in taught[:2]]
     taught += [replace(row, kd=("dist", "kl"), flags=row.flags + KL_T1) for row in taught[:2]]
+    taught += [replace(row, ensemble=(1,)) for row in taught[:2]]
     scratch = [_student("student_s", (), (), LONGER), _student("student_s", (), WIDE, LONGER)]
     return scratch + [replace(row, teacher=TEACHER_LONGER.name) for row in taught]
 

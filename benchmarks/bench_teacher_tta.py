@@ -6,7 +6,8 @@ average costs nothing per training step. This scores the teacher on the holdout 
 training split, ``benchmarks/splits/``) with each candidate set of scales, with and without the
 mirror, and picks the best there. Val is then scored once, for the chosen views and for the
 single view and the mirror average (what the cache used before), so that the choice never looks
-at val. Writes ``benchmarks/results/teacher_tta.json``.
+at val. Several ``--teacher`` checkpoints are scored as one ensemble (their logits averaged,
+as ``distill --ensemble`` caches them). Writes ``benchmarks/results/teacher_tta.json``.
 
     .venv/bin/python benchmarks/bench_teacher_tta.py \\
         --teacher runs/bench/patient/teacher-48-ep-amp-bf16-s0/last.pt --amp bf16
@@ -28,6 +29,7 @@ from segcompress.deploy.benchmark import machine_info
 from segcompress.engine.checkpoint import checkpoint_classes, load_checkpoint, model_from_checkpoint
 from segcompress.engine.evaluate import autocast, evaluate
 from segcompress.engine.teacher_targets import TargetOptions, teacher_logits
+from segcompress.models.ensemble import TeacherEnsemble
 from segcompress.models.fuse import fuse
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +63,22 @@ def miou(
     return 100 * float(matrix.compute().mean["iou"])
 
 
+def load_teacher(paths: list[Path]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The teacher with BatchNorm folded, as when the cache is built (the same logits up to
+    rounding), or the ensemble of several; and the first checkpoint, whose classes and input
+    size every member must share."""
+    states = [load_checkpoint(path) for path in paths]
+    for path, state in zip(paths[1:], states[1:], strict=True):
+        for key in ("num_classes", "input_size"):
+            if state[key] != states[0][key]:
+                raise SystemExit(f"{path}: {key} {state[key]} differs from {paths[0]}'s")
+    members = [
+        fuse(model_from_checkpoint(state, str(path)).eval())
+        for path, state in zip(paths, states, strict=True)
+    ]
+    return (members[0] if len(members) == 1 else TeacherEnsemble(members).eval()), states[0]
+
+
 def choose(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The candidate with the best holdout mIoU (the first of equals: fewer views)."""
     return max(rows, key=lambda r: r["holdout"])
@@ -74,7 +92,9 @@ def label(options: TargetOptions) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
-    parser.add_argument("--teacher", type=Path, required=True, help="teacher checkpoint")
+    parser.add_argument(
+        "--teacher", type=Path, nargs="+", required=True, help="teacher checkpoint(s)"
+    )
     parser.add_argument("--scales", nargs="+", default=CANDIDATES, help="candidate scale sets")
     parser.add_argument("--amp", choices=("none", "bf16"), default="none")
     parser.add_argument("--threads", type=int, default=2)
@@ -83,9 +103,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = machine_info()
     amp = torch.bfloat16 if args.amp == "bf16" else None
-    state = load_checkpoint(args.teacher)
-    # BatchNorm folded, as when the cache is built (the same logits up to rounding).
-    teacher = fuse(model_from_checkpoint(state, str(args.teacher)).eval())
+    teacher, state = load_teacher(args.teacher)
     num_classes, ignore = state["num_classes"], checkpoint_classes(state).ignore_index
     common = {"img_size": tuple(state["input_size"]), "format": "idd-lite"}
     loaders = {
@@ -122,7 +140,7 @@ def main() -> None:
         mark = " (chosen)" if r is chosen else ""
         print(f"| {r['views']}{mark} | {r['holdout']:.2f} | {val} |")
     result = {
-        "teacher": str(args.teacher),
+        "teacher": [str(path) for path in args.teacher],
         "amp": args.amp,
         "threads": args.threads,
         "machine": {**started, "load_average_after": machine_info()["load_average"]},

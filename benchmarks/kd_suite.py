@@ -45,6 +45,8 @@ class Row:
     flags: tuple[str, ...] = ()  # extra CLI flags, e.g. ("--lambda-cwd", "10"), named in the row
     epochs: int | None = None  # None: the recipe's
     teacher: str = "teacher"  # name of the teacher row a distilled row learns from
+    # More seeds of that teacher row, averaged with it (``distill --ensemble``)
+    ensemble: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
@@ -58,6 +60,8 @@ class Row:
             options.insert(0, f"{self.epochs} ep")
         if self.kd and self.teacher != "teacher":
             options.append(f"from {self.teacher}")
+        if self.kd and self.ensemble:
+            options.append(f"ensemble with seed {','.join(map(str, self.ensemble))}")
         return f"{name} ({', '.join(options)})" if options else name
 
     @property
@@ -86,6 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> Non
     parser.add_argument("--out", type=Path, default=Path(out), help="run folders")
     parser.add_argument("--config", type=Path, default=Path(config), help="shared recipe")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--teacher-seed",
+        type=int,
+        default=0,
+        help="seed of the teacher runs, whatever --seeds says: '--seeds 1' then trains seed 1 "
+        "of the students from the finished seed-0 teacher, not a new teacher",
+    )
     parser.add_argument("--lanes", type=int, default=2, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
@@ -159,7 +170,9 @@ class Suite:
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[2:4])} failed ({result.returncode}); see {log}")
 
-    def train(self, row: Row, seed: int, teacher: Path | None) -> dict[str, Any] | None:
+    def train(
+        self, row: Row, seed: int, teacher: Path | None, ensemble: tuple[Path, ...] = ()
+    ) -> dict[str, Any] | None:
         """Train (or resume, or keep) one run, then score its last checkpoint on val; None
         where ``--collect`` finds no finished run."""
         folder = self.run_dir(row, seed)
@@ -177,6 +190,8 @@ class Suite:
             cmd += ["--epochs", str(epochs), "--out", str(folder), *row.flags]
             if row.kd:
                 cmd += ["--teacher", str(teacher), "--kd", ",".join(row.kd)]
+                if ensemble:
+                    cmd += ["--ensemble", *map(str, ensemble)]
                 if row.precompute and not self.args.live_teacher:
                     cmd.append("--precompute-teacher")
             if (folder / "last.pt").is_file() and not forced:
@@ -227,12 +242,14 @@ class Suite:
         }
 
     def seeds_of(self, row: Row) -> list[int]:
-        """Students over every seed; teacher and peers over the first."""
+        """Students over every seed; peers over the first (teachers use ``--teacher-seed``)."""
         return self.args.seeds if row.group == "student" else self.args.seeds[:1]
 
     def run(self, teacher_rows: Row | list[Row], other_rows: list[Row]) -> list[dict[str, Any]]:
         """Teachers first (a lane each, while other lanes train rows that need no teacher);
-        a distilled row starts once its own teacher (``row.teacher``) has finished."""
+        a distilled row starts once its own teacher (``row.teacher``) has finished, and the
+        other seeds of it that its ensemble averages. Those extra teacher runs are scored but
+        left out of the records: the teacher row stays the ``--teacher-seed`` run."""
         teachers = [teacher_rows] if isinstance(teacher_rows, Row) else list(teacher_rows)
         seeds = self.args.seeds
         if self.args.rows:
@@ -244,14 +261,24 @@ class Suite:
             needed = {row.teacher for row in other_rows if row.kd}
             teachers = [t for t in teachers if t.name in needed or t.name in self.args.rows]
         with ThreadPoolExecutor(max_workers=self.args.lanes) as pool:
-            teacher_jobs = {t.name: pool.submit(self.train, t, seeds[0], None) for t in teachers}
-            checkpoints = {t.name: self.run_dir(t, seeds[0]) / "last.pt" for t in teachers}
+            main = self.args.teacher_seed
+            by_name = {t.name: t for t in teachers}
+            runs = {(t.name, main) for t in teachers}
+            runs |= {(r.teacher, s) for r in other_rows if r.kd for s in r.ensemble}
+            teacher_jobs = {
+                (name, s): pool.submit(self.train, by_name[name], s, None)
+                for name, s in sorted(runs, key=lambda run: (run[0], run[1] != main, run[1]))
+            }
+
+            def checkpoint(name: str, s: int) -> Path:
+                teacher_jobs[name, s].result()
+                return self.run_dir(by_name[name], s) / "last.pt"
 
             def after_teacher(row: Row, seed: int) -> dict[str, Any] | None:
-                teacher_jobs[row.teacher].result()
-                return self.train(row, seed, checkpoints[row.teacher])
+                members = tuple(checkpoint(row.teacher, s) for s in row.ensemble)
+                return self.train(row, seed, checkpoint(row.teacher, main), members)
 
-            jobs: list[Future] = list(teacher_jobs.values())
+            jobs: list[Future] = [job for (_, s), job in teacher_jobs.items() if s == main]
             independent = [r for r in other_rows if not r.kd]
             dependent = [r for r in other_rows if r.kd]
             for row in independent:

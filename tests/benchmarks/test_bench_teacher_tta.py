@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from segcompress.data.classes import IDD_LEVEL3
+from segcompress.deploy.metadata import ModelInfo, inference_checkpoint
+from segcompress.engine.checkpoint import save_checkpoint
 from segcompress.engine.evaluate import evaluate, torch_predictor
 from segcompress.engine.teacher_targets import TargetOptions
+from segcompress.models.registry import create_model
 from tests.benchmark_scripts import load_benchmark
 
 bench = load_benchmark("bench_teacher_tta")
@@ -41,3 +47,32 @@ def test_choice_is_the_best_holdout_row_whatever_val_says() -> None:
     labels = {bench.label(TargetOptions(s, f)) for s in ((1.0,), (1.0, 1.5)) for f in (0, 1)}
     assert len(labels) == 4
     assert bench.label(TargetOptions((1.0, 1.5), True)) == "scales 1, 1.5 + mirror"
+
+
+def _saved(tmp_path: Path, name: str, seed: int, size: tuple[int, int] = (32, 48)) -> Path:
+    torch.manual_seed(seed)
+    model = create_model("student_xs").eval()
+    for module in model.modules():  # BatchNorm statistics that folding has to carry over
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    info = ModelInfo(IDD_LEVEL3, size, (0.5,) * 3, (0.25,) * 3, "student_xs", "idd-kaggle")
+    path = tmp_path / f"{name}.pt"
+    save_checkpoint(inference_checkpoint(model, info), path)
+    return path
+
+
+def test_several_teachers_score_as_the_mean_of_their_logits(tmp_path: Path) -> None:
+    first, second = _saved(tmp_path, "a", 0), _saved(tmp_path, "b", 1)
+    one, state = bench.load_teacher([first])
+    two, _ = bench.load_teacher([first, second])
+    other, _ = bench.load_teacher([second])
+    assert state["num_classes"] == IDD_LEVEL3.num_classes
+    images = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        a, b, mean = one(images), other(images), two(images)
+    assert (a - b).abs().max() > 1e-2  # two different teachers
+    torch.testing.assert_close(mean, (a + b) / 2, rtol=1e-5, atol=1e-5)
+    odd = _saved(tmp_path, "c", 2, size=(64, 96))
+    with pytest.raises(SystemExit, match="input_size"):
+        bench.load_teacher([first, odd])

@@ -5,6 +5,7 @@ convergence figure is the last quarter's holdout gain; headline rows get every s
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -72,10 +73,9 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
         ((), False), (("dist",), False), (("dist",), True)
     ]  # fmt: skip
     long_rows = patience.long_teacher_rows(Path(suite.data))  # teacher as long
-    scratch, wide_scratch, dist, frames, wide, wide_frames, tta, tta_frames, kl, kl_frames = (
-        long_rows
-    )
-    taught = (dist, frames, wide, wide_frames, tta, tta_frames, kl, kl_frames)
+    scratch, wide_scratch, dist, frames, wide, wide_frames, *rest = long_rows
+    tta, tta_frames, kl, kl_frames, two, two_frames = rest
+    taught = (dist, frames, wide, wide_frames, *rest)
     assert {r.teacher for r in taught} == {"teacher (48 ep, amp bf16)"}
     assert "--unlabeled" in frames.flags and "--unlabeled" not in dist.flags
     assert (
@@ -83,7 +83,9 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
     )
     assert kl.kd == kl_frames.kd == ("dist", "kl") and dist.kd == ("dist",)
     assert kl.flags == dist.flags + patience.KL_T1 and "--unlabeled" in kl_frames.flags
-    for row in (dist, frames, tta, tta_frames, kl, kl_frames):  # same student, same data
+    assert (two, two_frames) == (replace(dist, ensemble=(1,)), replace(frames, ensemble=(1,)))
+    assert not any(r.ensemble for r in long_rows[:-2])
+    for row in (dist, frames, tta, tta_frames, kl, kl_frames, two, two_frames):  # same data
         assert patience._scratch_of(row) == scratch
     assert patience._scratch_of(wide) == wide_scratch != scratch  # gain against its own width
     assert patience._scratch_of(wide_frames) == wide_scratch

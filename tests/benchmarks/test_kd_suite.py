@@ -9,6 +9,7 @@ import json
 import statistics
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -131,8 +132,8 @@ def test_collect_trains_none_and_rows_select_a_slice(
     _finished_run(out / "student_s-scratch-s0", 3, 0.5)
     _finished_run(out / "student_s-cwd-s0", 2, 0.55)  # stopped at epoch 2 of 3
     args = argparse.Namespace(
-        out=out, config=config, seeds=[0], lanes=2, threads=1, epochs=None, only=None,
-        rows=None, collect=True, live_teacher=False, eval_splits=["val"],
+        out=out, config=config, seeds=[0], teacher_seed=0, lanes=2, threads=1, epochs=None,
+        only=None, rows=None, collect=True, live_teacher=False, eval_splits=["val"],
     )  # fmt: skip
     suite = kd_suite.Suite(args, "data", [])
 
@@ -165,3 +166,68 @@ def test_collect_trains_none_and_rows_select_a_slice(
         suite.run(Row("teacher", "teacher"), rows)
     assert stop.value.code == 2  # a usage error
     assert "--rows: no row named student_s + kd" in capsys.readouterr().err
+
+
+def _faked_suite(
+    kd_suite: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeds: list[int]
+) -> tuple[Any, list[list[str]]]:
+    """A suite over a finished seed-0 teacher (60%) whose runs only record their commands and
+    leave finished run folders (new teachers at 62%, students at 55%)."""
+    config = tmp_path / "recipe.yaml"
+    config.write_text(yaml.safe_dump({"epochs": 3, "data": {"img_size": [32, 64]}}))
+    _finished_run(tmp_path / "runs" / "teacher-s0", 3, 0.6)
+    args = argparse.Namespace(
+        out=tmp_path / "runs", config=config, seeds=seeds, teacher_seed=0, lanes=2, threads=1,
+        epochs=None, only=None, rows=None, collect=False, live_teacher=False, eval_splits=["val"],
+    )  # fmt: skip
+    suite = kd_suite.Suite(args, "data", [])
+    calls: list[list[str]] = []
+
+    def fake_training(cmd: list[str], log: Path) -> None:
+        calls.append(cmd)
+        if "--out" in cmd:
+            _finished_run(Path(cmd[cmd.index("--out") + 1]), 3, 0.62 if "train" in cmd else 0.55)
+
+    monkeypatch.setattr(suite, "_call", fake_training)
+    return suite, calls
+
+
+def _after(cmd: list[str], flag: str) -> str:
+    return cmd[cmd.index(flag) + 1]
+
+
+def test_a_later_seed_alone_learns_from_the_seed_0_teacher(
+    kd_suite: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--seeds 1`` trains seed 1 of the students from the finished seed-0 teacher; it once
+    trained a new seed-1 teacher first."""
+    Row = kd_suite.Row
+    suite, calls = _faked_suite(kd_suite, tmp_path, monkeypatch, seeds=[1])
+    records = suite.run(Row("teacher", "teacher"), [Row("student", "student_s", ("cwd",))])
+    assert [(r["row"], r["seed"]) for r in records] == [("teacher", 0), ("student_s + cwd", 1)]
+    (distill,) = [cmd for cmd in calls if "distill" in cmd]
+    assert _after(distill, "--teacher") == str(tmp_path / "runs" / "teacher-s0" / "last.pt")
+    assert _after(distill, "--seed") == "1"
+    assert not any("train" in cmd for cmd in calls)  # no new teacher
+
+
+def test_an_ensemble_row_trains_and_averages_another_seed_of_its_teacher(
+    kd_suite: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Row = kd_suite.Row
+    suite, calls = _faked_suite(kd_suite, tmp_path, monkeypatch, seeds=[0])
+    taught = Row("student", "student_s", ("dist",), ensemble=(1,))
+    assert taught.name == "student_s + dist (ensemble with seed 1)"
+    records = suite.run(Row("teacher", "teacher"), [taught])
+    # The second teacher is trained and scored, but the teacher row stays the seed-0 run.
+    assert [(r["row"], r["seed"], r["miou"]) for r in records] == [
+        ("teacher", 0, pytest.approx(60.0)),
+        (taught.name, 0, pytest.approx(55.0)),
+    ]
+    out = tmp_path / "runs"
+    (train,) = [cmd for cmd in calls if "train" in cmd]
+    assert _after(train, "--seed") == "1" and _after(train, "--out") == str(out / "teacher-s1")
+    (distill,) = [cmd for cmd in calls if "distill" in cmd]
+    assert _after(distill, "--teacher") == str(out / "teacher-s0" / "last.pt")
+    assert _after(distill, "--ensemble") == str(out / "teacher-s1" / "last.pt")
+    assert (out / "teacher-s1" / "eval_last.json").is_file()
