@@ -12,7 +12,8 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
 - ``unlabeled``: the recipe with IDD-Lite's 404 test frames as unlabelled frames (their labels
   are not public), three seeds, beside scratch and the recipe on the training split alone.
 - ``student_q``: the INT8-shaped student (issue 16), scratch and the recipe, three seeds,
-  beside the ``student_s`` headline rows; at twice the widths also at 48 epochs.
+  beside the ``student_s`` headline rows; at twice the widths also at 48 epochs, there also
+  with a bilinear decoder (``decoder_upsample=bilinear``, faster in ONNX Runtime's INT8 graph).
 - ``longer``: scratch, the recipe, and the recipe with the unlabelled test frames at 48 epochs
   (one seed): whether the frames' gain grows once every row has converged.
 - ``long_teacher``: scratch and the recipe (on the training split, and with the unlabelled
@@ -57,6 +58,10 @@ LONG, SHORT, LONGER = 24, 6, 48
 NO_SCALE = ("--aug-scale", "1,1")
 # A student at twice its widths: student_q's INT8 pays more; student_s tests capacity.
 WIDE = ("--model-arg", "width_mult=2")
+# student_q's decoder upsampling bilinear: ONNX Runtime's 8-bit channels-last nearest resize is a
+# per-element loop, its bilinear one a threaded fixed-point kernel (BENCHMARKS.md, "A bilinear
+# decoder"); it changes what the model computes, so it is trained and scored as its own row.
+BILINEAR_DECODER = ("--model-arg", "decoder_upsample=bilinear")
 # The cached teacher at scales 1 and 1.5 (each with its mirror): the best test-time views of the
 # 48-epoch teacher on the holdout (bench_teacher_tta.py; BENCHMARKS.md has the table).
 TTA = ("--tta-scales", "1,1.5")
@@ -134,10 +139,12 @@ def headline_rows() -> list[Row]:
 
 def student_q_rows() -> list[Row]:
     """The INT8-shaped student (issue 16), at its widths and twice them: scratch and the
-    recipe at the long schedule, and the wide one at twice that (is 24 epochs converged?)."""
+    recipe at the long schedule, and the wide one at twice that (is 24 epochs converged?); at
+    twice the widths with a bilinear decoder, at 48 epochs (does it cost accuracy?)."""
     kd, flags = RECIPE
     rows = []
-    for wide, epochs in (((), LONG), (WIDE, LONG), (WIDE, LONGER)):
+    shapes = (((), LONG), (WIDE, LONG), (WIDE, LONGER), (WIDE + BILINEAR_DECODER, LONGER))
+    for wide, epochs in shapes:
         rows += [
             _student("student_q", (), wide, epochs),
             _student("student_q", kd, flags + wide, epochs),

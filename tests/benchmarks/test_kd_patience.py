@@ -97,3 +97,19 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
     assert suite.seeds_of(head) == [0]
     names = [r.name for r in rows]
     assert len(names) == len(set(names))  # no row twice
+
+
+def test_bilinear_decoder_rows_pair_with_their_own_scratch_row(patience: ModuleType) -> None:
+    """student_q at twice the widths with a bilinear decoder, 48 epochs: its distilled row is
+    scored against the scratch row with the same decoder, not the nearest one, and both carry
+    the decoder in their arch (costs and latency are per arch)."""
+    rows = patience.student_q_rows()
+    bilinear = [r for r in rows if "decoder_upsample=bilinear" in r.flags]
+    assert len(bilinear) == 2 and {r.epochs for r in bilinear} == {48}
+    scratch, dist = sorted(bilinear, key=lambda r: r.kd)
+    assert dist.kd == ("dist",) and patience._scratch_of(dist) == scratch
+    nearest = next(r for r in rows if r.epochs == 48 and not r.kd and r not in bilinear)
+    assert scratch.arch == "student_q width_mult=2 decoder_upsample=bilinear" != nearest.arch
+    assert scratch.name == (
+        "student_q scratch (48 ep, model-arg width_mult=2, model-arg decoder_upsample=bilinear)"
+    )

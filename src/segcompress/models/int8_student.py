@@ -16,7 +16,12 @@ layout changes. This student keeps only operators that run in INT8 end to end:
   into one dense 3x3 convolution with its ReLU for inference;
 * the head predicts at stride 2. ``upsample`` chooses how the logits reach the input size:
   ``"bilinear"`` (smooth boundaries) or ``"nearest"``, which in an INT8 file stays an 8-bit copy;
-  a bilinear resize of the 26-class logits cost about a third of the INT8 call at 256x256.
+  a bilinear resize of the 26-class logits cost about a third of the INT8 call at 256x256;
+* ``decoder_upsample`` chooses the decoder's upsampling. ``"nearest"`` is the original design.
+  ``"bilinear"`` is faster in ONNX Runtime's INT8 graph: its channels-last 8-bit kernel
+  interpolates in fixed point, threaded, while 8-bit nearest in that layout goes through a
+  generic per-element loop (under 1 GB/s; a quarter of the INT8 call at twice the widths).
+  Unlike ``upsample`` it changes what the model computes, so a model is trained with it.
 
 Features: ``enc1..enc5`` and ``dec1..dec4`` (strides 2..32), for feature distillation.
 """
@@ -43,19 +48,26 @@ class AdditiveUNet(SegmentationModel):
 
     model_name = "additive_unet"
 
-    def __init__(self, num_classes: int, widths: Sequence[int], *, upsample: str) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        widths: Sequence[int],
+        *,
+        upsample: str,
+        decoder_upsample: str = "nearest",
+    ) -> None:
         depth = len(widths)
         if not MIN_DEPTH <= depth <= MAX_DEPTH:
             raise UsageError(f"depth must be between {MIN_DEPTH} and {MAX_DEPTH}, got {depth}")
         for i, w in enumerate(widths):
             check_positive(f"width of level {i + 1}", w)
-        if upsample not in UPSAMPLE_MODES:
-            raise UsageError(
-                f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {upsample!r}"
-            )
+        for arg, mode in (("upsample", upsample), ("decoder_upsample", decoder_upsample)):
+            if mode not in UPSAMPLE_MODES:
+                raise UsageError(f"{arg} must be one of {', '.join(UPSAMPLE_MODES)}, got {mode!r}")
         super().__init__(num_classes, size_divisor=2**depth)
         self.depth = depth
         self.upsample = upsample
+        self.decoder_upsample = decoder_upsample
         in_ch = 3
         for lvl, width in enumerate(widths, start=1):
             down = ConvBNAct(in_ch, width, 3, stride=2)
@@ -80,7 +92,7 @@ class AdditiveUNet(SegmentationModel):
         for lvl in range(1, self.depth + 1):
             y = enc[lvl] = feats[f"enc{lvl}"] = getattr(self, f"enc{lvl}")(y)
         for lvl in range(self.depth - 1, 0, -1):
-            up = resize(getattr(self, f"lat{lvl}")(y), enc[lvl], "nearest")
+            up = resize(getattr(self, f"lat{lvl}")(y), enc[lvl], self.decoder_upsample)
             y = feats[f"dec{lvl}"] = getattr(self, f"dec{lvl}")(torch.relu(up + enc[lvl]))
         feats["logits"] = resize(self.head(y), x, self.upsample)
         return feats
@@ -92,10 +104,15 @@ Q_CHANNEL_MULTIPLE = 16
 
 @register_model()
 def student_q(
-    num_classes: int, upsample: str = "bilinear", width_mult: float = 1.0
+    num_classes: int,
+    upsample: str = "bilinear",
+    width_mult: float = 1.0,
+    decoder_upsample: str = "nearest",
 ) -> AdditiveUNet:
     """The INT8-shaped student: 5 levels, widths 16..128 times ``width_mult`` (rounded to
     multiples of 16), additive decoder. Wider variants spend a larger share of their time in
-    convolutions, the part INT8 speeds up (BENCHMARKS.md, "On a CPU with VNNI")."""
+    convolutions, the part INT8 speeds up (BENCHMARKS.md, "On a CPU with VNNI");
+    ``decoder_upsample="bilinear"`` removes the slowest non-convolution step of ONNX Runtime's
+    INT8 graph (BENCHMARKS.md, "A bilinear decoder")."""
     widths = scale_widths([16, 32, 64, 96, 128], width_mult, Q_CHANNEL_MULTIPLE)
-    return AdditiveUNet(num_classes, widths, upsample=upsample)
+    return AdditiveUNet(num_classes, widths, upsample=upsample, decoder_upsample=decoder_upsample)
