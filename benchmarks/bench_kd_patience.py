@@ -59,7 +59,7 @@ NO_SCALE = ("--aug-scale", "1,1")
 # A student at twice its widths: student_q's INT8 pays more; student_s tests capacity.
 WIDE = ("--model-arg", "width_mult=2")
 # student_q's decoder upsampling bilinear: ONNX Runtime's 8-bit channels-last nearest resize is a
-# per-element loop, its bilinear one a threaded fixed-point kernel (BENCHMARKS.md, "A bilinear
+# per-element loop, its float bilinear one a threaded kernel (BENCHMARKS.md, "A bilinear
 # decoder"); it changes what the model computes, so it is trained and scored as its own row.
 BILINEAR_DECODER = ("--model-arg", "decoder_upsample=bilinear")
 # The cached teacher at scales 1 and 1.5 (each with its mirror): the best test-time views of the

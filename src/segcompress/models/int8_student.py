@@ -18,9 +18,9 @@ layout changes. This student keeps only operators that run in INT8 end to end:
   ``"bilinear"`` (smooth boundaries) or ``"nearest"``, which in an INT8 file stays an 8-bit copy;
   a bilinear resize of the 26-class logits cost about a third of the INT8 call at 256x256;
 * ``decoder_upsample`` chooses the decoder's upsampling. ``"nearest"`` is the original design.
-  ``"bilinear"`` is faster in ONNX Runtime's INT8 graph: its channels-last 8-bit kernel
-  interpolates in fixed point, threaded, while 8-bit nearest in that layout goes through a
-  generic per-element loop (under 1 GB/s; a quarter of the INT8 call at twice the widths).
+  ``"bilinear"`` is faster in ONNX Runtime's INT8 graph: ORT runs 8-bit nearest resizes
+  channels-last through a generic per-element loop (under 1 GB/s; a quarter of the INT8 call
+  at twice the widths), bilinear ones in float through a threaded channels-last kernel.
   Unlike ``upsample`` it changes what the model computes, so a model is trained with it.
 
 Features: ``enc1..enc5`` and ``dec1..dec4`` (strides 2..32), for feature distillation.
