@@ -100,16 +100,34 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
 
 
 def test_bilinear_decoder_rows_pair_with_their_own_scratch_row(patience: ModuleType) -> None:
-    """student_q at twice the widths with a bilinear decoder, 48 epochs: its distilled row is
-    scored against the scratch row with the same decoder, not the nearest one, and both carry
-    the decoder in their arch (costs and latency are per arch)."""
+    """student_q with a bilinear decoder, at both widths: every distilled row (from either
+    teacher) is scored against the scratch row with the same decoder, width and schedule, not
+    the nearest-decoder one, and both carry the decoder in their arch (costs and latency are per
+    arch)."""
     rows = patience.student_q_rows()
     bilinear = [r for r in rows if "decoder_upsample=bilinear" in r.flags]
-    assert len(bilinear) == 2 and {r.epochs for r in bilinear} == {48}
-    scratch, dist = sorted(bilinear, key=lambda r: r.kd)
-    assert dist.kd == ("dist",) and patience._scratch_of(dist) == scratch
-    nearest = next(r for r in rows if r.epochs == 48 and not r.kd and r not in bilinear)
-    assert scratch.arch == "student_q width_mult=2 decoder_upsample=bilinear" != nearest.arch
-    assert scratch.name == (
+    scratch = {r.arch: r for r in bilinear if not r.kd}
+    assert sorted(scratch) == [
+        "student_q decoder_upsample=bilinear",
+        "student_q width_mult=2 decoder_upsample=bilinear",
+    ]
+    distilled = [r for r in bilinear if r.kd]
+    assert len(distilled) == 3 and all(r.kd == ("dist",) for r in distilled)
+    for dist in distilled:
+        assert patience._scratch_of(dist) == scratch[dist.arch]
+        assert scratch[dist.arch].epochs == dist.epochs
+    nearest = {r.arch for r in rows if "decoder_upsample=bilinear" not in r.flags}
+    assert nearest == {"student_q", "student_q width_mult=2"}
+    assert scratch["student_q width_mult=2 decoder_upsample=bilinear"].name == (
         "student_q scratch (48 ep, model-arg width_mult=2, model-arg decoder_upsample=bilinear)"
     )
+
+
+def test_bf16_teacher_rows_distil_both_decoders_from_one_teacher(patience: ModuleType) -> None:
+    """The same-teacher comparison of the two decoders: both distilled rows learn from the bf16
+    teacher of the recipe's length, which the student_q stage trains."""
+    rows = [r for r in patience.student_q_rows() if r.teacher == patience.TEACHER_BF16.name]
+    assert {r.arch for r in rows} == {"student_q", "student_q decoder_upsample=bilinear"}
+    assert all(r.epochs == patience.LONG for r in rows)
+    teacher = patience.TEACHER_BF16
+    assert teacher.epochs == patience.TEACHER.epochs and teacher.flags == ("--amp", "bf16")

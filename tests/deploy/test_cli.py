@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
+import torch
 
 from segcompress.cli import main
+from segcompress.deploy.metadata import inference_checkpoint
 from segcompress.deploy.onnx_export import verification_runtimes
 from segcompress.deploy.runtime import onnx_info
+from segcompress.engine.checkpoint import save_checkpoint
+from segcompress.models.registry import create_model
 
 
 def test_export_quantize_benchmark(checkpoint: Path, synth_root: Path, tmp_path: Path, capsys):
@@ -48,28 +53,72 @@ def test_export_shows_the_exporters_progress_with_debug_only(checkpoint: Path, t
     assert "[torch.onnx] Translate the graph into ONNX... ✅" in capfd.readouterr().out
 
 
-def test_export_model_arg_changes_only_weight_free_arguments(checkpoint: Path, tmp_path, capsys):
-    """--model-arg upsample=...: the same weights, another upsampling, recorded in the file;
-    an argument that changes the weights is a usage error and writes nothing."""
-    out = tmp_path / "bilinear.onnx"
-    args = ["export", str(checkpoint), "--out", str(out), "--model-arg", "upsample=bilinear"]
-    assert main(args) == 0
-    capsys.readouterr()
-    proto = onnx.load(str(out))
-    modes = {
+def _student_q_checkpoint(path: Path, info, **model_args) -> Path:
+    torch.manual_seed(0)
+    model = create_model("student_q", **model_args).eval()
+    state = inference_checkpoint(model, replace(info, model_name="student_q"))
+    save_checkpoint(state, path)
+    return path
+
+
+def _resize_modes(path: Path) -> list[str]:
+    return [
         a.s.decode()
-        for n in proto.graph.node
+        for n in onnx.load(str(path)).graph.node
         if n.op_type == "Resize"
         for a in n.attribute
         if a.name == "mode"
-    }
-    assert modes == {"linear"}  # student_xs's default upsamples its skips by nearest
-    assert onnx_info(proto, out).model_args["upsample"] == "bilinear"
-    wider = tmp_path / "wider.onnx"
-    args = ["export", str(checkpoint), "--out", str(wider), "--model-arg", "width_mult=2"]
+    ]
+
+
+def test_export_model_arg_changes_only_the_models_export_args(tmp_path, info, capsys):
+    """--model-arg upsample=nearest: student_q's same weights with its logits copied, recorded
+    in the file. An argument the weights were trained with (even one that holds no weights) is
+    a usage error naming it and its trained value, and writes nothing."""
+    ckpt = _student_q_checkpoint(tmp_path / "q.pt", info)
+    out = tmp_path / "nearest.onnx"
+    args = ["export", str(ckpt), "--out", str(out), "--model-arg", "upsample=nearest"]
+    assert main(args) == 0
+    capsys.readouterr()
+    # 4 decoder levels by nearest (its default), and now the logits too.
+    assert _resize_modes(out) == ["nearest"] * 5
+    assert onnx_info(onnx.load(str(out)), out).model_args["upsample"] == "nearest"
+    for flag, trained in (
+        ("decoder_upsample=bilinear", "decoder_upsample=nearest"),
+        ("width_mult=2", "width_mult=1.0"),
+    ):
+        refused = tmp_path / "refused.onnx"
+        assert main(["export", str(ckpt), "--out", str(refused), "--model-arg", flag]) == 2
+        err = _error(capsys)
+        assert f"--model-arg {flag}: " in err and f"trained with {trained}" in err
+        assert "can change at export: upsample" in err
+        assert not refused.exists()
+    # Restating the trained value changes nothing, so it is accepted.
+    same = tmp_path / "same.onnx"
+    args = ["export", str(ckpt), "--out", str(same), "--model-arg", "decoder_upsample=nearest"]
+    assert main(args) == 0
+
+
+def test_export_model_arg_of_a_checkpoint_older_than_the_argument(tmp_path, info, capsys):
+    """A checkpoint written before decoder_upsample existed was trained with its default:
+    asking for bilinear is refused, not read as the checkpoint's own value."""
+    ckpt = _student_q_checkpoint(tmp_path / "old.pt", info)
+    state = torch.load(ckpt, weights_only=True)
+    del state["model_args"]["decoder_upsample"]
+    torch.save(state, ckpt)
+    args = ["export", str(ckpt), "--out", str(tmp_path / "x.onnx")]
+    assert main([*args, "--model-arg", "decoder_upsample=bilinear"]) == 2
+    assert "trained with decoder_upsample=nearest" in _error(capsys)
+
+
+def test_export_model_arg_student_xs_upsample_is_refused(checkpoint: Path, tmp_path, capsys):
+    """student_xs's upsample shapes its skips, every decoder level: not an export choice."""
+    out = tmp_path / "bilinear.onnx"
+    args = ["export", str(checkpoint), "--out", str(out), "--model-arg", "upsample=bilinear"]
     assert main(args) == 2
-    assert "--model-arg width_mult=2: changes the weights" in _error(capsys)
-    assert not wider.exists()
+    err = _error(capsys)
+    assert "trained with upsample=nearest" in err and "can change at export: none" in err
+    assert not out.exists()
 
 
 def _error(capsys) -> str:

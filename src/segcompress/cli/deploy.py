@@ -224,7 +224,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=key_value,
         action="append",
         metavar="KEY=VALUE",
-        help="change a model argument that holds no weights, e.g. upsample=nearest (repeatable)",
+        help="change an export-time model argument, e.g. upsample=nearest (repeatable)",
     )
     p.add_argument("--data", dest="root", help="dataset root: also verify on real images")
     add_dataset_args(p, root_required=False)

@@ -213,22 +213,27 @@ def _check_size(img_size: tuple[int, int]) -> None:
 def _with_model_args(
     state: dict[str, Any], overrides: dict[str, Any], source: str
 ) -> dict[str, Any]:
-    """``state`` with ``overrides`` merged into its model arguments, checked to build the same
-    weights (names and shapes) as the checkpoint's own arguments."""
+    """``state`` with ``overrides`` merged into its model arguments, checked to change only the
+    model's ``export_args``: an argument that holds no weights may still change every feature
+    (``decoder_upsample``), and the weights would then compute what they were not trained for."""
     from segcompress.models.registry import create_model
 
-    merged = {**state["model_args"], **overrides}
-    merged.setdefault("num_classes", state["num_classes"])
+    trained_args = {"num_classes": state["num_classes"], **state["model_args"]}
     flags = " ".join(f"--model-arg {k}={v}" for k, v in overrides.items())
     try:
-        model = create_model(state["model_name"], **merged)
+        # Rebuilt, so that an argument the checkpoint predates reads as the default it had.
+        trained = create_model(state["model_name"], **trained_args).model_args
+        model = create_model(state["model_name"], **{**trained_args, **overrides})
     except SegcompressError as exc:
         raise UsageError(f"{flags}: {exc}") from exc
-    expected = {k: tuple(v.shape) for k, v in state["model"].items()}
-    if {k: tuple(v.shape) for k, v in model.state_dict().items()} != expected:
+    changed = [k for k, v in model.model_args.items() if v != trained[k]]
+    refused = [f"{k}={trained[k]}" for k in changed if k not in model.export_args]
+    if refused:
+        allowed = ", ".join(sorted(model.export_args)) or "none"
         raise UsageError(
-            f"{flags}: changes the weights of {source}'s {state['model_name']!r} model; only "
-            "arguments that hold no weights (e.g. upsample) can change at export"
+            f"{flags}: {source}'s {state['model_name']!r} model was trained with "
+            f"{', '.join(refused)}, and changing it changes what the weights compute; "
+            f"arguments that can change at export: {allowed}"
         )
     return {**state, "model_args": dict(model.model_args)}
 
@@ -251,9 +256,9 @@ def export_checkpoint(
 ) -> ExportReport:
     """Export ``checkpoint`` to ``out`` and verify it (see the module docstring).
 
-    ``model_args`` override model arguments that hold no weights, e.g. ``upsample="nearest"``
-    for ``student_q``'s integer-only logits (recorded in the file's metadata); one that changes
-    the weights is a UsageError. Raises DataError (and removes ``out``) when a parity check
+    ``model_args`` override the model's ``export_args``, e.g. ``upsample="nearest"`` for
+    ``student_q``'s integer-only logits (recorded in the file's metadata); changing any other
+    argument is a UsageError. Raises DataError (and removes ``out``) when a parity check
     fails. ``verbose``: let torch.onnx print its own progress lines (quiet by default).
     """
     from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint

@@ -16,6 +16,9 @@
   wrapped from other libraries (``monai_attention_unet``) declare no features: an empty list.
 * ``model.model_name`` / ``model.model_args``: the registry name and the plain-typed arguments that
   rebuild the model with ``create_model(model_name, **model_args)``.
+* ``model.export_args``: the model arguments a trained model may change at export (none by
+  default). Every other argument shapes what the weights were trained to compute, even one
+  that holds no weights.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class SegmentationModel(nn.Module):
     """Base class: padding to ``size_divisor``, cropping, named features, fuse()."""
 
     model_name: str = ""
+    export_args: frozenset[str] = frozenset()
 
     def __init__(self, num_classes: int, size_divisor: int) -> None:
         super().__init__()

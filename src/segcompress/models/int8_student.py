@@ -47,6 +47,9 @@ class AdditiveUNet(SegmentationModel):
     """Strided-convolution encoder and additive nearest-upsampling decoder, head at stride 2."""
 
     model_name = "additive_unet"
+    # How the logits reach the input size (copied or interpolated) is a deployment choice; the
+    # decoder's own upsampling is part of what the weights learnt.
+    export_args = frozenset({"upsample"})
 
     def __init__(
         self,
