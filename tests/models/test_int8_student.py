@@ -104,9 +104,11 @@ def test_decoder_adds_projected_coarse_map_to_encoder_map(mode):
 
 def test_nearest_logits_copy_the_stride_2_head_with_the_same_weights():
     """The upsampling mode holds no weights: a bilinear-trained student loads into the nearest
-    variant, whose logits are the stride-2 head's output, each value copied to 2x2 pixels."""
+    variant, whose logits are the stride-2 head's output, each value copied to 2x2 pixels. It
+    is the one argument export may change (``export_args``), this test is why."""
     torch.manual_seed(0)
     bilinear = create_model("student_q", num_classes=5).eval()
+    assert bilinear.export_args == {"upsample"}
     nearest = create_model("student_q", num_classes=5, upsample="nearest").eval()
     nearest.load_state_dict(bilinear.state_dict())
     x = torch.randn(1, 3, 64, 96)
