@@ -12,8 +12,9 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
 - ``unlabeled``: the recipe with IDD-Lite's 404 test frames as unlabelled frames (their labels
   are not public), three seeds, beside scratch and the recipe on the training split alone.
 - ``student_q``: the INT8-shaped student (issue 16), scratch and the recipe, three seeds,
-  beside the ``student_s`` headline rows; at twice the widths also at 48 epochs, there also
-  with a bilinear decoder (``decoder_upsample=bilinear``, faster in ONNX Runtime's INT8 graph).
+  beside the ``student_s`` headline rows; at twice the widths also at 48 epochs; with each
+  decoder (``decoder_upsample``: bilinear, its default and faster in ONNX Runtime's INT8 graph,
+  or nearest), and at its own widths at 48 epochs with the unlabelled frames too.
 - ``longer``: scratch, the recipe, and the recipe with the unlabelled test frames at 48 epochs
   (one seed): whether the frames' gain grows once every row has converged.
 - ``long_teacher``: scratch and the recipe (on the training split, and with the unlabelled
@@ -58,10 +59,12 @@ LONG, SHORT, LONGER = 24, 6, 48
 NO_SCALE = ("--aug-scale", "1,1")
 # A student at twice its widths: student_q's INT8 pays more; student_s tests capacity.
 WIDE = ("--model-arg", "width_mult=2")
-# student_q's decoder upsampling bilinear: ONNX Runtime's 8-bit channels-last nearest resize is a
-# per-element loop, its float bilinear one a threaded kernel (BENCHMARKS.md, "A bilinear
-# decoder"); it changes what the model computes, so it is trained and scored as its own row.
+# student_q's decoder upsampling: bilinear (its default since it won on speed and accuracy;
+# ONNX Runtime's 8-bit channels-last nearest resize is a per-element loop, its float bilinear
+# one a threaded kernel: BENCHMARKS.md, "A bilinear decoder") or nearest (the original design).
+# Every student_q row names its decoder, so that a row means the same model whatever the default.
 BILINEAR_DECODER = ("--model-arg", "decoder_upsample=bilinear")
+NEAREST_DECODER = ("--model-arg", "decoder_upsample=nearest")
 # The cached teacher at scales 1 and 1.5 (each with its mirror): the best test-time views of the
 # 48-epoch teacher on the holdout (bench_teacher_tta.py; BENCHMARKS.md has the table).
 TTA = ("--tta-scales", "1,1.5")
@@ -98,11 +101,15 @@ def select_rows() -> list[Row]:
     return rows + [_student("student_s", kd, flags, LONG) for kd, flags in CANDIDATES]
 
 
+def _unlabelled_flags(data: Path) -> tuple[str, ...]:
+    """IDD-Lite's 404 test frames (no public labels) as unlabelled frames."""
+    return ("--unlabeled", str(data / "leftImg8bit" / "test"))
+
+
 def unlabelled_rows(data: Path, epochs: int = LONG) -> list[Row]:
-    """The recipe with IDD-Lite's 404 test frames (no public labels) as unlabelled frames."""
+    """The recipe with IDD-Lite's 404 test frames as unlabelled frames."""
     kd, flags = RECIPE
-    test = ("--unlabeled", str(data / "leftImg8bit" / "test"))
-    return [_student("student_s", kd, flags + test, epochs)]
+    return [_student("student_s", kd, flags + _unlabelled_flags(data), epochs)]
 
 
 def longer_rows(data: Path) -> list[Row]:
@@ -140,17 +147,20 @@ def headline_rows() -> list[Row]:
     return rows
 
 
-def student_q_rows() -> list[Row]:
+def student_q_rows(data: Path) -> list[Row]:
     """The INT8-shaped student (issue 16), at its widths and twice them: scratch and the
     recipe at the long schedule, and the wide one at twice that (is 24 epochs converged?); with
     a bilinear decoder at each width, at the schedule its nearest-decoder rows ran (does it
-    cost accuracy?); both decoders distilled from the bf16 teacher (does DIST's gain stay?)."""
+    cost accuracy?); both decoders distilled from the bf16 teacher (does DIST's gain stay?);
+    the bilinear decoder at its widths at twice the long schedule, scratch, the recipe and the
+    recipe with the unlabelled frames, from the bf16 teacher (issues 14 and 15 for the small
+    student: the gain at convergence, where its gap to the teacher is the widest)."""
     kd, flags = RECIPE
     rows = []
     shapes = (
-        ((), LONG),
-        (WIDE, LONG),
-        (WIDE, LONGER),
+        (NEAREST_DECODER, LONG),
+        (WIDE + NEAREST_DECODER, LONG),
+        (WIDE + NEAREST_DECODER, LONGER),
         (WIDE + BILINEAR_DECODER, LONGER),
         (BILINEAR_DECODER, LONG),
     )
@@ -159,8 +169,12 @@ def student_q_rows() -> list[Row]:
             _student("student_q", (), wide, epochs),
             _student("student_q", kd, flags + wide, epochs),
         ]
-    bf16 = [_student("student_q", kd, flags + decoder, LONG) for decoder in ((), BILINEAR_DECODER)]
-    return rows + [replace(row, teacher=TEACHER_BF16.name) for row in bf16]
+    decoders = (NEAREST_DECODER, BILINEAR_DECODER)
+    bf16 = [_student("student_q", kd, flags + decoder, LONG) for decoder in decoders]
+    long = [_student("student_q", kd, flags + BILINEAR_DECODER, LONGER)]
+    long += [replace(row, flags=row.flags + _unlabelled_flags(data)) for row in long]
+    rows.append(_student("student_q", (), BILINEAR_DECODER, LONGER))
+    return rows + [replace(row, teacher=TEACHER_BF16.name) for row in bf16 + long]
 
 
 def final_rows(data: Path) -> list[Row]:
@@ -184,7 +198,7 @@ class PatienceSuite(Suite):
     the first."""
 
     def seeds_of(self, row: Row) -> list[int]:
-        every = headline_rows() + unlabelled_rows(Path(self.data)) + student_q_rows()
+        every = headline_rows() + unlabelled_rows(Path(self.data)) + student_q_rows(Path(self.data))
         every += long_teacher_rows(Path(self.data))
         if row in every and self.args.stage != "select":
             return self.args.seeds
@@ -320,7 +334,7 @@ def main() -> None:
     if args.stage == "long_teacher":  # issue 14: a teacher trained as long as the students
         rows, teachers = long_teacher_rows(args.data), [TEACHER_LONGER]
     if args.stage == "student_q":  # issue 16: the INT8-shaped student beside student_s
-        rows, teachers = headline_rows()[:2] + student_q_rows(), [TEACHER, TEACHER_BF16]
+        rows, teachers = headline_rows()[:2] + student_q_rows(args.data), [TEACHER, TEACHER_BF16]
     if args.stage == "scratch":  # rows that need no teacher, e.g. while the teachers train
         rows, teachers = [r for r in final_rows(args.data) if not r.kd], []
     records = suite.run(teachers, rows)

@@ -101,33 +101,47 @@ def test_headline_rows_get_every_seed_except_while_selecting(patience: ModuleTyp
 
 def test_bilinear_decoder_rows_pair_with_their_own_scratch_row(patience: ModuleType) -> None:
     """student_q with a bilinear decoder, at both widths: every distilled row (from either
-    teacher) is scored against the scratch row with the same decoder, width and schedule, not
-    the nearest-decoder one, and both carry the decoder in their arch (costs and latency are per
-    arch)."""
-    rows = patience.student_q_rows()
+    teacher, with or without the unlabelled frames) is scored against the scratch row with the
+    same decoder, width and schedule, and every row names its decoder in its arch (costs and
+    latency are per arch), so that a row means one model whatever the default is."""
+    rows = patience.student_q_rows(Path("/idd"))
+    assert all("decoder_upsample=" in r.arch for r in rows)
     bilinear = [r for r in rows if "decoder_upsample=bilinear" in r.flags]
-    scratch = {r.arch: r for r in bilinear if not r.kd}
+    scratch = {(r.arch, r.epochs): r for r in bilinear if not r.kd}
     assert sorted(scratch) == [
-        "student_q decoder_upsample=bilinear",
-        "student_q width_mult=2 decoder_upsample=bilinear",
+        ("student_q decoder_upsample=bilinear", 24),
+        ("student_q decoder_upsample=bilinear", 48),
+        ("student_q width_mult=2 decoder_upsample=bilinear", 48),
     ]
     distilled = [r for r in bilinear if r.kd]
-    assert len(distilled) == 3 and all(r.kd == ("dist",) for r in distilled)
+    assert len(distilled) == 5 and all(r.kd == ("dist",) for r in distilled)
     for dist in distilled:
-        assert patience._scratch_of(dist) == scratch[dist.arch]
-        assert scratch[dist.arch].epochs == dist.epochs
-    nearest = {r.arch for r in rows if "decoder_upsample=bilinear" not in r.flags}
-    assert nearest == {"student_q", "student_q width_mult=2"}
-    assert scratch["student_q width_mult=2 decoder_upsample=bilinear"].name == (
+        assert patience._scratch_of(dist) == scratch[dist.arch, dist.epochs]
+    nearest = {r.arch for r in rows if "decoder_upsample=nearest" in r.flags}
+    assert nearest == {
+        "student_q decoder_upsample=nearest",
+        "student_q width_mult=2 decoder_upsample=nearest",
+    }
+    assert scratch["student_q width_mult=2 decoder_upsample=bilinear", 48].name == (
         "student_q scratch (48 ep, model-arg width_mult=2, model-arg decoder_upsample=bilinear)"
     )
 
 
 def test_bf16_teacher_rows_distil_both_decoders_from_one_teacher(patience: ModuleType) -> None:
     """The same-teacher comparison of the two decoders: both distilled rows learn from the bf16
-    teacher of the recipe's length, which the student_q stage trains."""
-    rows = [r for r in patience.student_q_rows() if r.teacher == patience.TEACHER_BF16.name]
-    assert {r.arch for r in rows} == {"student_q", "student_q decoder_upsample=bilinear"}
-    assert all(r.epochs == patience.LONG for r in rows)
+    teacher of the recipe's length, which the student_q stage trains. At twice the schedule the
+    bilinear decoder learns from it on the training split and with IDD-Lite's test frames."""
+    rows = [r for r in patience.student_q_rows(Path("/idd")) if r.teacher == "teacher (amp bf16)"]
+    short = [r for r in rows if r.epochs == patience.LONG]
+    assert {r.arch for r in short} == {
+        "student_q decoder_upsample=nearest",
+        "student_q decoder_upsample=bilinear",
+    }
+    long = [r for r in rows if r.epochs == patience.LONGER]
+    assert {r.arch for r in long} == {"student_q decoder_upsample=bilinear"}
+    unlabelled = [
+        r.flags[r.flags.index("--unlabeled") + 1] for r in long if "--unlabeled" in r.flags
+    ]
+    assert len(long) == 2 and unlabelled == ["/idd/leftImg8bit/test"]
     teacher = patience.TEACHER_BF16
     assert teacher.epochs == patience.TEACHER.epochs and teacher.flags == ("--amp", "bf16")

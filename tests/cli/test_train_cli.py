@@ -70,6 +70,26 @@ def test_resume_continues_to_more_epochs(trained, tmp_path):
     assert rows[0] == first  # the resumed run kept epoch 1's row as it was
 
 
+def test_resume_of_a_run_older_than_a_model_argument_keeps_its_model(trained, tmp_path):
+    """A student_q run saved before decoder_upsample existed (nearest, then the only decoder)
+    resumes as that model, not as today's bilinear default, which holds the same weights."""
+    import torch
+
+    data, _ = trained
+    out = tmp_path / "q"
+    args = ["--data", data, *SMALL[2:], "--model", "student_q", "--epochs", "1", "--out", out]
+    assert run("train", *args, "--model-arg", "decoder_upsample=nearest") == 0
+    state = torch.load(out / "last.pt", weights_only=False)
+    del state["model_args"]["decoder_upsample"]
+    state["config"]["model"]["args"] = {}
+    torch.save(state, out / "last.pt")
+    assert run("train", "--out", out, "--resume", "--epochs", "2", "--no-progress") == 0
+    resumed = load_checkpoint(out / "last.pt")
+    assert resumed["epoch"] == 2 and resumed["model_args"]["decoder_upsample"] == "nearest"
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["model"]["args"]["decoder_upsample"] == "nearest"
+
+
 @pytest.mark.parametrize(
     "flags",
     [["--epochs", "0"], ["--batch", "-2"], ["--lr", "nan"], ["--img-size", "0"], ["--lr", "x"]],

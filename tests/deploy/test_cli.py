@@ -80,11 +80,11 @@ def test_export_model_arg_changes_only_the_models_export_args(tmp_path, info, ca
     args = ["export", str(ckpt), "--out", str(out), "--model-arg", "upsample=nearest"]
     assert main(args) == 0
     capsys.readouterr()
-    # 4 decoder levels by nearest (its default), and now the logits too.
-    assert _resize_modes(out) == ["nearest"] * 5
+    # 4 decoder levels bilinear (its default), and now the logits copied.
+    assert _resize_modes(out) == ["linear"] * 4 + ["nearest"]
     assert onnx_info(onnx.load(str(out)), out).model_args["upsample"] == "nearest"
     for flag, trained in (
-        ("decoder_upsample=bilinear", "decoder_upsample=nearest"),
+        ("decoder_upsample=nearest", "decoder_upsample=bilinear"),
         ("width_mult=2", "width_mult=1.0"),
     ):
         refused = tmp_path / "refused.onnx"
@@ -95,17 +95,23 @@ def test_export_model_arg_changes_only_the_models_export_args(tmp_path, info, ca
         assert not refused.exists()
     # Restating the trained value changes nothing, so it is accepted.
     same = tmp_path / "same.onnx"
-    args = ["export", str(ckpt), "--out", str(same), "--model-arg", "decoder_upsample=nearest"]
+    args = ["export", str(ckpt), "--out", str(same), "--model-arg", "decoder_upsample=bilinear"]
     assert main(args) == 0
 
 
-def test_export_model_arg_of_a_checkpoint_older_than_the_argument(tmp_path, info, capsys):
-    """A checkpoint written before decoder_upsample existed was trained with its default:
-    asking for bilinear is refused, not read as the checkpoint's own value."""
-    ckpt = _student_q_checkpoint(tmp_path / "old.pt", info)
+def test_export_of_a_checkpoint_older_than_the_argument(tmp_path, info, capsys):
+    """A checkpoint written before decoder_upsample existed was trained with nearest decoder
+    upsampling, not today's bilinear default: it exports so, and asking for bilinear is
+    refused, not read as the checkpoint's own value."""
+    ckpt = _student_q_checkpoint(tmp_path / "old.pt", info, decoder_upsample="nearest")
     state = torch.load(ckpt, weights_only=True)
     del state["model_args"]["decoder_upsample"]
     torch.save(state, ckpt)
+    out = tmp_path / "old.onnx"
+    assert main(["export", str(ckpt), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert _resize_modes(out) == ["nearest"] * 4 + ["linear"]
+    assert onnx_info(onnx.load(str(out)), out).model_args["decoder_upsample"] == "nearest"
     args = ["export", str(ckpt), "--out", str(tmp_path / "x.onnx")]
     assert main([*args, "--model-arg", "decoder_upsample=bilinear"]) == 2
     assert "trained with decoder_upsample=nearest" in _error(capsys)

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from segcompress import create_model, list_models
+from segcompress.engine.checkpoint import model_from_checkpoint
 from segcompress.errors import UsageError
 from segcompress.models.profile import count_flops, count_params
-from segcompress.models.registry import register_model
+from segcompress.models.registry import register_model, saved_model_args
 from tests.models.helpers import NUM_CLASSES, REGISTERED, small_model
 
 # Everything the issue requires to be registered.
@@ -40,6 +41,41 @@ def test_duplicate_registration_is_refused():
     with pytest.raises(ValueError, match="'teacher' is registered twice"):
         register_model()(teacher)
     assert list_models(include_aliases=True) == before
+
+
+def test_saved_defaults_must_name_an_argument():
+    def made_up_model(num_classes: int) -> None:
+        raise AssertionError("never called")
+
+    before = list_models(include_aliases=True)
+    with pytest.raises(ValueError, match="saved_defaults names no argument"):
+        register_model(saved_defaults={"colour": 1})(made_up_model)
+    assert list_models(include_aliases=True) == before
+
+
+def test_a_file_older_than_an_argument_rebuilds_the_model_it_was():
+    """student_q's decoder upsampling became bilinear by default; a file saved before the
+    argument existed was a nearest-decoder model and must load as one, with the same outputs.
+    A file that records the argument keeps it, and other models are left alone."""
+    torch.manual_seed(0)
+    nearest = create_model("student_q", num_classes=5, decoder_upsample="nearest").eval()
+    assert create_model("student_q", num_classes=5).decoder_upsample == "bilinear"
+    old_args = {k: v for k, v in nearest.model_args.items() if k != "decoder_upsample"}
+    assert saved_model_args("student_q", old_args)["decoder_upsample"] == "nearest"
+    recorded = {**old_args, "decoder_upsample": "bilinear"}
+    assert saved_model_args("student_q", recorded) == recorded
+    assert saved_model_args("student_s", {"width_mult": 2}) == {"width_mult": 2}
+    state = {
+        "model_name": "student_q",
+        "model_args": old_args,
+        "num_classes": 5,
+        "model": nearest.state_dict(),
+    }
+    loaded = model_from_checkpoint(state)
+    assert loaded.decoder_upsample == "nearest"
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), nearest(x))
 
 
 @pytest.mark.parametrize("name", REGISTERED)

@@ -283,7 +283,7 @@ def _calibration(
 def _onnx_costs(path: Path, img_size: tuple[int, int]) -> tuple[int | None, int | None, str]:
     """Architecture costs from an ONNX file's metadata, and its backend."""
     from segcompress.deploy.metadata import info_from_props
-    from segcompress.models.registry import create_model
+    from segcompress.models.registry import create_model, saved_model_args
 
     proto = load_onnx(path)
     backend = "onnx-int8" if is_int8(proto) else "onnx-fp32"
@@ -296,7 +296,8 @@ def _onnx_costs(path: Path, img_size: tuple[int, int]) -> tuple[int | None, int 
     info = info_from_props({p.key: p.value for p in proto.metadata_props}, str(path))
     if info is None or info.model_name is None:
         return None, None, backend
-    args = {k: v for k, v in info.model_args.items() if k != "num_classes"}
+    saved = saved_model_args(info.model_name, info.model_args)
+    args = {k: v for k, v in saved.items() if k != "num_classes"}
     model = create_model(info.model_name, num_classes=info.classes.num_classes, **args)
     params, flops = _costs(model.eval(), img_size)
     return params, flops, backend

@@ -84,17 +84,22 @@ def _triple(value: Any, name: str, source: str) -> tuple[float, float, float]:
 
 
 def info_from_checkpoint(state: Mapping[str, Any], source: str = "checkpoint") -> ModelInfo:
-    """The deployment facts of a training checkpoint (see ``engine.checkpoint``)."""
+    """The deployment facts of a training checkpoint (see ``engine.checkpoint``); its model
+    arguments include those it predates, as it was built (``saved_model_args``)."""
+    from segcompress.models.registry import saved_model_args
+
     if "input_size" not in state:
         raise DataError(f"{source}: checkpoint has no input_size; pass --img-size HxW")
     norm = state.get("normalization") or {"mean": MEAN, "std": STD}
+    name = state.get("model_name")
+    args = dict(state.get("model_args") or {})
     return ModelInfo(
         classes=ClassTable.from_dict(state["classes"], source=source),
         input_size=_size(list(state["input_size"]), source),
         mean=_triple(norm["mean"], "mean", source),
         std=_triple(norm["std"], "std", source),
-        model_name=state.get("model_name"),
-        model_args=dict(state.get("model_args") or {}),
+        model_name=name,
+        model_args=saved_model_args(name, args) if name is not None else args,
         dataset_format=state.get("dataset_format"),
     )
 

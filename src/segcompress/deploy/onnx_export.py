@@ -216,12 +216,13 @@ def _with_model_args(
     """``state`` with ``overrides`` merged into its model arguments, checked to change only the
     model's ``export_args``: an argument that holds no weights may still change every feature
     (``decoder_upsample``), and the weights would then compute what they were not trained for."""
-    from segcompress.models.registry import create_model
+    from segcompress.models.registry import create_model, saved_model_args
 
-    trained_args = {"num_classes": state["num_classes"], **state["model_args"]}
+    saved = saved_model_args(state["model_name"], state["model_args"])
+    trained_args = {"num_classes": state["num_classes"], **saved}
     flags = " ".join(f"--model-arg {k}={v}" for k, v in overrides.items())
     try:
-        # Rebuilt, so that an argument the checkpoint predates reads as the default it had.
+        # Rebuilt, so that an argument the checkpoint predates reads as what it computed then.
         trained = create_model(state["model_name"], **trained_args).model_args
         model = create_model(state["model_name"], **{**trained_args, **overrides})
     except SegcompressError as exc:

@@ -147,9 +147,9 @@ def load_model_weights(model: nn.Module, state: dict[str, Any], source: str) -> 
 
 def model_from_checkpoint(state: dict[str, Any], source: str = "checkpoint") -> nn.Module:
     """Build the checkpoint's model with its own arguments and load its weights (eval mode)."""
-    from segcompress.models.registry import create_model
+    from segcompress.models.registry import create_model, saved_model_args
 
-    args = dict(state["model_args"])
+    args = saved_model_args(state["model_name"], state["model_args"])
     args.setdefault("num_classes", state["num_classes"])
     try:
         model = create_model(state["model_name"], **args)

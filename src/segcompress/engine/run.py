@@ -139,8 +139,14 @@ def resume_config(out: Path) -> tuple[TrainConfig, dict[str, Any]]:
             f"--resume: {path} not found; start a new run without --resume "
             "(with --overwrite if the folder holds an unfinished run)"
         )
+    from segcompress.models.registry import saved_model_args
+
     state = load_checkpoint(path)
-    return config_from_dict(state["config"], str(path)), state
+    cfg = config_from_dict(state["config"], str(path))
+    # The model as it was built, not as today's defaults would build it from the saved config.
+    saved = saved_model_args(state["model_name"], state["model_args"])
+    cfg.model.args = {k: v for k, v in saved.items() if k != "num_classes"}
+    return cfg, state
 
 
 def _class_weights(cfg: TrainConfig, spec: DataSpec) -> torch.Tensor | None:

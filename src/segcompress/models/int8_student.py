@@ -9,19 +9,21 @@ layout changes. This student keeps only operators that run in INT8 end to end:
 * strided 3x3 convolutions instead of max-pooling to go down a level (the pooling fuses into
   the convolution's own stride);
 * an additive top-down decoder (FPN / U-Net style): at each level the coarser map is projected by
-  a 1x1 convolution *at its own resolution* to the finer level's width, upsampled by nearest
-  neighbour (an integer-exact copy) and added to the encoder map; one 3x3 block then mixes them.
+  a 1x1 convolution *at its own resolution* to the finer level's width, upsampled (see
+  ``decoder_upsample``) and added to the encoder map; one 3x3 block then mixes them.
   No attention gates, no concatenation, one resize per level;
 * every 3x3 block is a :class:`MultiKernelBlock` (3x3 + 1x3 + 3x1 while training), which folds
   into one dense 3x3 convolution with its ReLU for inference;
 * the head predicts at stride 2. ``upsample`` chooses how the logits reach the input size:
   ``"bilinear"`` (smooth boundaries) or ``"nearest"``, which in an INT8 file stays an 8-bit copy;
   a bilinear resize of the 26-class logits cost about a third of the INT8 call at 256x256;
-* ``decoder_upsample`` chooses the decoder's upsampling. ``"nearest"`` is the original design.
-  ``"bilinear"`` is faster in ONNX Runtime's INT8 graph: ORT runs 8-bit nearest resizes
-  channels-last through a generic per-element loop (under 1 GB/s; a quarter of the INT8 call
-  at twice the widths), bilinear ones in float through a threaded channels-last kernel.
-  Unlike ``upsample`` it changes what the model computes, so a model is trained with it.
+* ``decoder_upsample`` chooses the decoder's upsampling, ``"bilinear"`` by default. It is
+  faster in ONNX Runtime's INT8 graph than ``"nearest"`` (the original design): ORT runs 8-bit
+  nearest resizes channels-last through a generic per-element loop (under 1 GB/s; a quarter of
+  the INT8 call at twice the widths), bilinear ones in float through a threaded channels-last
+  kernel. On IDD-Lite it scored as well or better at both widths (BENCHMARKS.md).
+  Unlike ``upsample`` it changes what the model computes, so a model is trained with it; a
+  checkpoint saved before the argument existed was trained with ``"nearest"`` and loads so.
 
 Features: ``enc1..enc5`` and ``dec1..dec4`` (strides 2..32), for feature distillation.
 """
@@ -44,7 +46,7 @@ __all__ = ["AdditiveUNet", "student_q"]
 
 
 class AdditiveUNet(SegmentationModel):
-    """Strided-convolution encoder and additive nearest-upsampling decoder, head at stride 2."""
+    """Strided-convolution encoder and additive upsampling decoder, head at stride 2."""
 
     model_name = "additive_unet"
     # How the logits reach the input size (copied or interpolated) is a deployment choice; the
@@ -57,7 +59,7 @@ class AdditiveUNet(SegmentationModel):
         widths: Sequence[int],
         *,
         upsample: str,
-        decoder_upsample: str = "nearest",
+        decoder_upsample: str,
     ) -> None:
         depth = len(widths)
         if not MIN_DEPTH <= depth <= MAX_DEPTH:
@@ -105,17 +107,18 @@ class AdditiveUNet(SegmentationModel):
 Q_CHANNEL_MULTIPLE = 16
 
 
-@register_model()
+# Files saved before decoder_upsample existed were trained with nearest decoder upsampling.
+@register_model(saved_defaults={"decoder_upsample": "nearest"})
 def student_q(
     num_classes: int,
     upsample: str = "bilinear",
     width_mult: float = 1.0,
-    decoder_upsample: str = "nearest",
+    decoder_upsample: str = "bilinear",
 ) -> AdditiveUNet:
     """The INT8-shaped student: 5 levels, widths 16..128 times ``width_mult`` (rounded to
     multiples of 16), additive decoder. Wider variants spend a larger share of their time in
     convolutions, the part INT8 speeds up (BENCHMARKS.md, "On a CPU with VNNI");
-    ``decoder_upsample="bilinear"`` removes the slowest non-convolution step of ONNX Runtime's
-    INT8 graph (BENCHMARKS.md, "A bilinear decoder")."""
+    the bilinear decoder (the default) avoids the slowest non-convolution step of ONNX Runtime's
+    INT8 graph, 8-bit nearest resizes (BENCHMARKS.md, "A bilinear decoder")."""
     widths = scale_widths([16, 32, 64, 96, 128], width_mult, Q_CHANNEL_MULTIPLE)
     return AdditiveUNet(num_classes, widths, upsample=upsample, decoder_upsample=decoder_upsample)

@@ -4,7 +4,9 @@
 ``name`` (or one of its aliases), then records on the model its canonical ``model_name`` and
 ``model_args``: every argument of the entry function, defaults included, as plain types, so a
 checkpoint rebuilds the same model with ``create_model(model_name, **model_args)`` even if
-defaults change later.
+defaults change later. A file saved before an argument existed lacks it; when that argument's
+default is not what the model computed before, the entry declares the old value
+(``register_model(saved_defaults=...)``) and :func:`saved_model_args` fills it in.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from segcompress.data.classes import IDD_LEVEL3
 from segcompress.errors import UsageError
 from segcompress.models.base import SegmentationModel
 
-__all__ = ["DEFAULT_NUM_CLASSES", "create_model", "list_models", "register_model"]
+__all__ = [
+    "DEFAULT_NUM_CLASSES",
+    "create_model",
+    "list_models",
+    "register_model",
+    "saved_model_args",
+]
 
 # IDD level-3 labels, the project's default target.
 DEFAULT_NUM_CLASSES = IDD_LEVEL3.num_classes
@@ -26,17 +34,27 @@ EntryFn = TypeVar("EntryFn", bound=Callable[..., SegmentationModel])
 
 _ENTRIES: dict[str, Callable[..., SegmentationModel]] = {}
 _ALIASES: dict[str, str] = {}
+_SAVED_DEFAULTS: dict[str, dict[str, Any]] = {}
 _PLAIN = (bool, int, float, str, type(None))
 
 
-def register_model(*aliases: str) -> Callable[[EntryFn], EntryFn]:
-    """Decorator: register an entry function under its own name and any ``aliases``."""
+def register_model(
+    *aliases: str, saved_defaults: dict[str, Any] | None = None
+) -> Callable[[EntryFn], EntryFn]:
+    """Decorator: register an entry function under its own name and any ``aliases``.
+
+    ``saved_defaults``: for arguments added with a default that changes what the model computes,
+    the value a model saved before the argument existed was built with."""
 
     def decorator(fn: EntryFn) -> EntryFn:
         name = fn.__name__
         for key in (name, *aliases):
             if key in _ENTRIES or key in _ALIASES:
                 raise ValueError(f"model name {key!r} is registered twice")
+        unknown = set(saved_defaults or {}) - set(inspect.signature(fn).parameters)
+        if unknown:
+            raise ValueError(f"model {name!r}: saved_defaults names no argument {sorted(unknown)}")
+        _SAVED_DEFAULTS[name] = dict(saved_defaults or {})
         _ENTRIES[name] = fn
         for alias in aliases:
             _ALIASES[alias] = name
@@ -97,3 +115,11 @@ def create_model(
     model.model_name = canonical
     model.model_args = args
     return model
+
+
+def saved_model_args(name: str, model_args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments that rebuild a saved model: its recorded ``model_args``, plus the value it
+    was built with for each argument added since whose default computes something else (a
+    ``student_q`` saved before ``decoder_upsample`` existed upsampled by nearest neighbour)."""
+    _load_entries()
+    return {**_SAVED_DEFAULTS.get(_ALIASES.get(name, name), {}), **model_args}
