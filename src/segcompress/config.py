@@ -129,7 +129,9 @@ class DistillConfig:
     training image before training instead of at every step (logit terms only); its cached
     logits then follow each sample's scale, crop, flip and mixing. They are the average over
     the mirror (``tta_flip``) and the ``tta_scales`` views, stored at ``1 / target_stride`` of
-    the image size. ``ensemble`` names more teacher checkpoints whose logits are averaged with
+    the image size. ``teacher_size`` lets the teacher see the frames at another size than the
+    student (e.g. the full resolution it was trained at; its logits are shrunk to the student's
+    size). ``ensemble`` names more teacher checkpoints whose logits are averaged with
     ``teacher``'s (logit terms only).
     """
 
@@ -150,6 +152,7 @@ class DistillConfig:
     tta_scales: list[float] = field(default_factory=lambda: [1.0])
     tta_flip: bool = True
     target_stride: int = 1
+    teacher_size: tuple[int, int] | None = None  # None: the student's data.img_size
 
 
 @dataclass
@@ -384,6 +387,15 @@ def validate_config(cfg: TrainConfig, source: str = "config") -> None:
     kd = cfg.distill
     need(kd.dist_tau > 0, "distill.dist_tau", "positive", kd.dist_tau)
     need(kd.target_stride >= 1, "distill.target_stride", "1 or more", kd.target_stride)
+    if kd.teacher_size is not None:
+        need(min(kd.teacher_size) > 0, "distill.teacher_size", "positive", list(kd.teacher_size))
+        need(
+            kd.precompute_teacher,
+            "distill.teacher_size",
+            "null without distill.precompute_teacher (a live teacher sees the student's "
+            "augmented batch; a cached one sees each frame at teacher_size)",
+            list(kd.teacher_size),
+        )
     need(
         bool(kd.tta_scales) and all(0 < s <= 4 for s in kd.tta_scales),
         "distill.tta_scales",

@@ -417,6 +417,26 @@ def test_distill_from_an_ensemble_of_teachers(trained, tmp_path, monkeypatch, ca
     assert len(list((tmp_path / "cache" / "teacher-targets").iterdir())) == 1
 
 
+def test_distill_from_a_teacher_that_sees_larger_frames(trained, tmp_path, monkeypatch, capsys):
+    """--teacher-size: the cached teacher sees each frame at its size, the student learns at
+    --img-size; a live teacher cannot (it sees the student's batch), which is a usage error."""
+    data, out = trained
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))
+    common = ["--teacher", out / "best.pt", "--data", data, *SMALL, "--epochs", "1"]
+    common += ["--kd", "dist", "--teacher-size", "64x128"]
+    assert run("distill", *common, "--out", tmp_path / "live") == 2
+    assert "distill.teacher_size must be null without distill.precompute_teacher" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "live").exists()
+    assert run("distill", *common, "--precompute-teacher", "--out", tmp_path / "kd") == 0
+    (target,) = (tmp_path / "cache" / "teacher-targets").iterdir()
+    key = json.loads((target / "index.json").read_text())["key"]
+    assert key["teacher_size"] == [64, 128] and key["size"] == [32, 64]
+    saved = yaml.safe_load((tmp_path / "kd" / "config.yaml").read_text())
+    assert saved["distill"]["teacher_size"] == [64, 128]
+
+
 def test_distill_with_unlabelled_frames(trained, tmp_path, monkeypatch, capsys):
     """Frames without masks join distillation through the cached targets; the run says how
     many of each it used; without cached targets, or in `train`, they are refused."""

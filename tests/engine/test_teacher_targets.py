@@ -24,6 +24,7 @@ from segcompress.engine.teacher_targets import (
 from segcompress.errors import DataError
 from segcompress.models.registry import create_model
 from tests.data.builders import make_cityscapes_like
+from tests.models.helpers import randomize_bn
 
 SIZE = (48, 64)
 GEOMETRY_ONLY = AugmentConfig(scale=(0.5, 2.0), brightness=0, contrast=0, saturation=0)
@@ -253,3 +254,34 @@ def test_unlabelled_frames_learn_from_the_teacher_where_the_image_is(lite, tmp_p
         live = teacher(image[None])[0]
     agree = (live.argmax(0) == logits.argmax(0))[valid].float().mean()
     assert agree > 0.98  # the targets of this very frame, warped like it
+
+
+def test_a_teacher_sees_the_frames_at_its_own_size_and_teaches_at_the_students(lite, tmp_path):
+    """teacher_size: the teacher runs on each frame loaded at its larger size and its logits
+    are shrunk to the student's size before caching; they then warp with the student's view
+    like any cached targets. The cache is keyed by that size, and without it the key is the
+    one earlier caches were built under."""
+    teacher = create_model("student_xs", num_classes=7)
+    randomize_bn(teacher)
+    teacher.eval()
+    big = (2 * SIZE[0], 2 * SIZE[1])
+    seen = load_split(lite, "train", img_size=big, train=False)
+    teacher_file = tmp_path / "teacher.pt"
+    teacher_file.write_bytes(b"weights")
+    common = {"cache_dir": tmp_path / "cache", "device": torch.device("cpu")}
+    targets = teacher_targets(teacher_file, teacher, seen, TargetOptions(), size=SIZE, **common)
+    assert targets.logits.shape == (9, 7, *SIZE)
+    images = torch.stack([seen[i][0] for i in range(len(seen))])
+    expected = teacher_logits(teacher, images, TargetOptions(), SIZE)
+    got = torch.stack([targets[i] for i in range(len(targets))])
+    torch.testing.assert_close(got, expected, atol=2e-2, rtol=1e-2)
+    assert targets.index["key"]["size"] == list(SIZE)
+    assert targets.index["key"]["teacher_size"] == list(big)
+    same = _build(lite, teacher, tmp_path, teacher_file=teacher_file)
+    assert same.directory != targets.directory and "teacher_size" not in same.index["key"]
+    small = torch.stack([same[i] for i in range(len(same))])
+    # The teacher at the student's size gives other targets, by more than the tolerance above.
+    assert not torch.allclose(small, got, atol=2e-2, rtol=1e-2)
+    data = CachedTeacherDataset(TrainingFrames(_train_set(lite)), targets)
+    _, (_, logits, _) = data[0]
+    assert logits.shape == (7, *SIZE)

@@ -269,6 +269,14 @@ def _add_distill_args(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="store cached logits at 1/N of the image size (default 1)",
     )
+    kd.add_argument(
+        "--teacher-size",
+        dest="distill.teacher_size",
+        type=size_arg,
+        metavar="HxW",
+        help="with --precompute-teacher: the teacher sees each frame at this size (e.g. the "
+        "size it was trained at), its logits shrunk to --img-size (default: --img-size)",
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -215,14 +215,17 @@ def _build_objective(cfg: TrainConfig, classes: ClassTable, spec: DataSpec) -> t
     return DistillObjective(model, teacher, kd_loss, aux_weight=lc.aux)
 
 
-def _unlabelled(cfg: TrainConfig, classes: ClassTable, train: bool) -> UnlabeledDataset | None:
-    """The ``data.unlabeled`` frames, augmented like the training split when ``train``."""
+def _unlabelled(
+    cfg: TrainConfig, classes: ClassTable, train: bool, size: tuple[int, int] | None = None
+) -> UnlabeledDataset | None:
+    """The ``data.unlabeled`` frames, augmented like the training split when ``train``, at
+    ``size`` (default ``data.img_size``)."""
     d = cfg.data
     if not d.unlabeled:
         return None
     pairs = list_unlabeled(d.unlabeled, d.skip_bad)
     return UnlabeledDataset(
-        pairs, classes, d.img_size, train=train, augment=cfg.augment, skip_bad=d.skip_bad
+        pairs, classes, size or d.img_size, train=train, augment=cfg.augment, skip_bad=d.skip_bad
     )
 
 
@@ -236,13 +239,12 @@ def _with_teacher_targets(
 ) -> CachedTeacherDataset:
     """The training frames (split, then unlabelled frames) paired with the teacher's cached
     targets (see teacher_targets). Rank 0 builds the cache while the other ranks wait, then
-    every rank maps the same file."""
+    every rank maps the same file. The teacher sees the frames at ``distill.teacher_size``."""
     d, kd = cfg.data, cfg.distill
-    clean_split = load_split(
-        spec, d.train_split, img_size=d.img_size, train=False, skip_bad=d.skip_bad
-    )
+    seen = tuple(kd.teacher_size or d.img_size)
+    clean_split = load_split(spec, d.train_split, img_size=seen, train=False, skip_bad=d.skip_bad)
     classes = train_set.classes
-    clean = TrainingFrames(clean_split, _unlabelled(cfg, classes, train=False))
+    clean = TrainingFrames(clean_split, _unlabelled(cfg, classes, train=False, size=seen))
     frames = TrainingFrames(train_set, _unlabelled(cfg, classes, train=True))
     if info.is_main and d.unlabeled:
         print(
@@ -257,6 +259,7 @@ def _with_teacher_targets(
         "amp_dtype": amp_dtype(cfg.amp, device),
         "batch": 2 * cfg.batch,
         "progress": cfg.progress and info.is_main,
+        "size": tuple(d.img_size),
     }
     targets = None
     if info.is_main:

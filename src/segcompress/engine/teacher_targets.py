@@ -13,7 +13,12 @@ its mirror (flipped back) and optionally other scales (``tta_scales``), which ma
 teacher a small ensemble of itself at no cost per step. They are stored as float16 in one
 memory-mapped array ``[N, C, H / stride, W / stride]`` in the cache folder (never all in RAM),
 keyed by the teacher file's SHA-256, :data:`TARGETS_VERSION`, the image size, the options and
-the training frames, so a retrained teacher or a changed transform computes anew. Under DDP
+the training frames, so a retrained teacher or a changed transform computes anew.
+
+The teacher may see the frames larger than the student does (``teacher_size``, e.g. the
+resolution it was trained at): its logits are then shrunk (antialiased) to the student's size
+before they are cached, so a teacher trained at full resolution teaches a student trained
+small, from the detail only it can see. Under DDP
 rank 0 builds the cache and the other ranks wait for it; separate runs building the same cache
 at once take turns through a file lock, so it is built once.
 """
@@ -136,11 +141,14 @@ def build_teacher_targets(
     amp_dtype: torch.dtype | None = None,
     batch: int = 16,
     progress: bool = False,
+    size: tuple[int, int] | None = None,
 ) -> TeacherTargets:
     """Run the teacher over ``dataset`` (un-augmented, in training order) into ``directory``.
 
-    The array is filled through a memory map under a temporary name and renamed when complete;
-    the index is written last, so an interrupted build is never taken for a finished one.
+    ``size``: the image size the targets are for (the student's), when the dataset's frames
+    are another (the teacher's). The array is filled through a memory map under a temporary
+    name and renamed when complete; the index is written last, so an interrupted build is never
+    taken for a finished one.
     """
     teacher.eval()
     directory.mkdir(parents=True, exist_ok=True)
@@ -150,12 +158,12 @@ def build_teacher_targets(
     logits: np.ndarray | None = None
     row = 0
     for images, _ in tqdm(loader, desc="teacher targets", leave=False, disable=not progress):
-        h, w = images.shape[-2:]
-        size = (-(-h // options.stride), -(-w // options.stride))
+        h, w = size or images.shape[-2:]
+        stored = (-(-h // options.stride), -(-w // options.stride))
         with autocast(device, amp_dtype):
-            out = teacher_logits(teacher, images.to(device), options, size)
+            out = teacher_logits(teacher, images.to(device), options, stored)
         if logits is None:
-            shape = (len(dataset), out.shape[1], *size)  # type: ignore[arg-type]
+            shape = (len(dataset), out.shape[1], *stored)  # type: ignore[arg-type]
             logits = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
         logits[row : row + len(out)] = out.cpu().numpy().astype(np.float16)
         row += len(out)
@@ -174,19 +182,23 @@ def _cache_key(
     dataset: SegmentationDataset | TrainingFrames,
     options: TargetOptions,
     amp: str,
+    size: tuple[int, int],
 ) -> dict[str, Any]:
     frames = []
     for pair in dataset.pairs:
         st = Path(pair.image).stat()
         frames.append([pair.key, str(Path(pair.image).resolve()), st.st_size, st.st_mtime_ns])
-    return {
+    key = {
         "version": TARGETS_VERSION,
         "teacher_sha256": [file_sha256(path) for path in teacher_files],
-        "size": list(dataset.size),
+        "size": list(size),
         "options": asdict(options),
         "amp": amp,
         "frames": frames,
     }
+    if tuple(dataset.size) != tuple(size):  # only then, so that earlier caches stay valid
+        key["teacher_size"] = list(dataset.size)
+    return key
 
 
 def teacher_targets(
@@ -201,16 +213,19 @@ def teacher_targets(
     amp_dtype: torch.dtype | None = None,
     batch: int = 16,
     progress: bool = False,
+    size: tuple[int, int] | None = None,
 ) -> TeacherTargets | None:
     """The cached targets of ``dataset`` (un-augmented training split), built when missing.
 
     ``teacher_files``: the checkpoint(s) ``teacher`` was loaded from (several for an
-    ensemble), whose contents key the cache. ``build=False`` (DDP ranks other than 0) only
-    looks: None when the cache is not there yet.
+    ensemble), whose contents key the cache. ``size``: the student's image size, when the
+    teacher sees ``dataset``'s frames at another. ``build=False`` (DDP ranks other than 0)
+    only looks: None when the cache is not there yet.
     """
     files = [teacher_files] if isinstance(teacher_files, (str, Path)) else list(teacher_files)
+    size = tuple(size or dataset.size)  # type: ignore[assignment]
     # Through JSON once, so that it compares equal to the copy stored in the index.
-    key = json.loads(json.dumps(_cache_key(files, dataset, options, str(amp_dtype))))
+    key = json.loads(json.dumps(_cache_key(files, dataset, options, str(amp_dtype), size)))
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     directory = (cache_dir or default_cache_dir()) / "teacher-targets" / digest
     found = _complete(directory, key)
@@ -237,6 +252,7 @@ def teacher_targets(
             amp_dtype=amp_dtype,
             batch=batch,
             progress=progress,
+            size=size,
         )
 
 
