@@ -79,6 +79,10 @@ TEACHER_LONGER = Row("teacher", "teacher", flags=("--amp", "bf16"), epochs=LONGE
 # The recipe's teacher in bf16: on a CPU where FP32 would take 2.4 hours (Zen 4), a same-teacher
 # comparison of two students fits in a session.
 TEACHER_BF16 = Row("teacher", "teacher", flags=("--amp", "bf16"))
+# The same teacher trained at 1.5x the students' sides (IDD-Lite's native size is 227x320): does
+# a teacher that sees more of each frame teach the small student more (distill --teacher-size)?
+LARGE = "144x192"
+TEACHER_LARGE = Row("teacher", "teacher", flags=("--amp", "bf16", "--img-size", LARGE))
 CANDIDATES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [  # in the order they run
     (("cwd",), ()),
     (("dist",), ()),
@@ -154,7 +158,8 @@ def student_q_rows(data: Path) -> list[Row]:
     cost accuracy?); both decoders distilled from the bf16 teacher (does DIST's gain stay?);
     the bilinear decoder at its widths at twice the long schedule, scratch, the recipe and the
     recipe with the unlabelled frames, from the bf16 teacher (issues 14 and 15 for the small
-    student: the gain at convergence, where its gap to the teacher is the widest)."""
+    student: the gain at convergence, where its gap to the teacher is the widest), and from the
+    bf16 teacher trained at 1.5x the sides, which sees each frame at that size."""
     kd, flags = RECIPE
     rows = []
     shapes = (
@@ -174,7 +179,11 @@ def student_q_rows(data: Path) -> list[Row]:
     long = [_student("student_q", kd, flags + BILINEAR_DECODER, LONGER)]
     long += [replace(row, flags=row.flags + _unlabelled_flags(data)) for row in long]
     rows.append(_student("student_q", (), BILINEAR_DECODER, LONGER))
-    return rows + [replace(row, teacher=TEACHER_BF16.name) for row in bf16 + long]
+    large = [
+        replace(row, flags=(*row.flags, "--teacher-size", LARGE), teacher=TEACHER_LARGE.name)
+        for row in long
+    ]
+    return rows + [replace(row, teacher=TEACHER_BF16.name) for row in bf16 + long] + large
 
 
 def final_rows(data: Path) -> list[Row]:
@@ -334,7 +343,8 @@ def main() -> None:
     if args.stage == "long_teacher":  # issue 14: a teacher trained as long as the students
         rows, teachers = long_teacher_rows(args.data), [TEACHER_LONGER]
     if args.stage == "student_q":  # issue 16: the INT8-shaped student beside student_s
-        rows, teachers = headline_rows()[:2] + student_q_rows(args.data), [TEACHER, TEACHER_BF16]
+        rows = headline_rows()[:2] + student_q_rows(args.data)
+        teachers = [TEACHER, TEACHER_BF16, TEACHER_LARGE]
     if args.stage == "scratch":  # rows that need no teacher, e.g. while the teachers train
         rows, teachers = [r for r in final_rows(args.data) if not r.kd], []
     records = suite.run(teachers, rows)

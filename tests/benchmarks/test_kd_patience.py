@@ -114,7 +114,7 @@ def test_bilinear_decoder_rows_pair_with_their_own_scratch_row(patience: ModuleT
         ("student_q width_mult=2 decoder_upsample=bilinear", 48),
     ]
     distilled = [r for r in bilinear if r.kd]
-    assert len(distilled) == 5 and all(r.kd == ("dist",) for r in distilled)
+    assert len(distilled) == 7 and all(r.kd == ("dist",) for r in distilled)
     for dist in distilled:
         assert patience._scratch_of(dist) == scratch[dist.arch, dist.epochs]
     nearest = {r.arch for r in rows if "decoder_upsample=nearest" in r.flags}
@@ -145,3 +145,19 @@ def test_bf16_teacher_rows_distil_both_decoders_from_one_teacher(patience: Modul
     assert len(long) == 2 and unlabelled == ["/idd/leftImg8bit/test"]
     teacher = patience.TEACHER_BF16
     assert teacher.epochs == patience.TEACHER.epochs and teacher.flags == ("--amp", "bf16")
+
+
+def test_larger_teacher_rows_see_frames_at_the_size_it_was_trained_at(patience: ModuleType) -> None:
+    """The rows distilled from the teacher trained at 1.5x the sides let it see the frames at
+    that size, and are the bf16-teacher rows in every other respect (same scratch row)."""
+    rows = patience.student_q_rows(Path("/idd"))
+    large = [r for r in rows if r.teacher == patience.TEACHER_LARGE.name]
+    teacher = patience.TEACHER_LARGE
+    size = teacher.flags[teacher.flags.index("--img-size") + 1]
+    assert size == "144x192" and teacher.flags[:2] == ("--amp", "bf16")
+    assert len(large) == 2
+    for row in large:
+        assert row.flags[-2:] == ("--teacher-size", size)
+        twin = replace(row, flags=row.flags[:-2], teacher=patience.TEACHER_BF16.name)
+        assert twin in rows
+        assert patience._scratch_of(row) == patience._scratch_of(twin)
