@@ -417,6 +417,21 @@ def test_distill_from_an_ensemble_of_teachers(trained, tmp_path, monkeypatch, ca
     assert len(list((tmp_path / "cache" / "teacher-targets").iterdir())) == 1
 
 
+def test_distill_names_a_teacher_trained_at_another_size(trained, tmp_path, monkeypatch, capsys):
+    """A teacher trained at 32x64 distilling a 64x128 student would see frames of a size it
+    never learnt: the run says so, with the flag that avoids it; at the same size it says
+    nothing."""
+    data, out = trained
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))
+    common = ["--teacher", out / "best.pt", "--data", data, *SMALL, "--epochs", "1"]
+    common += ["--kd", "dist", "--precompute-teacher"]
+    assert run("distill", *common, "--img-size", "64x128", "--out", tmp_path / "big") == 0
+    said = capsys.readouterr().out
+    assert "was trained at 32x64 and will see 64x128 frames; --teacher-size 32x64" in said
+    assert run("distill", *common, "--out", tmp_path / "same") == 0
+    assert "was trained at" not in capsys.readouterr().out
+
+
 def test_distill_from_a_teacher_that_sees_larger_frames(trained, tmp_path, monkeypatch, capsys):
     """--teacher-size: the cached teacher sees each frame at its size, the student learns at
     --img-size; a live teacher cannot (it sees the student's batch), which is a usage error."""

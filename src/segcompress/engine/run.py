@@ -273,6 +273,24 @@ def _with_teacher_targets(
     return CachedTeacherDataset(frames, targets)
 
 
+def _teacher_size_notice(cfg: TrainConfig) -> str | None:
+    """A line for a teacher trained at another size than the frames it will see: a teacher
+    trained at full resolution and run at the student's small size sees what it never learnt."""
+    kd = cfg.distill
+    if kd.teacher is None or kd.teacher_size is not None:
+        return None
+    trained = load_checkpoint(kd.teacher).get("input_size")
+    if trained is None or tuple(trained) == tuple(cfg.data.img_size):
+        return None
+    h, w = trained
+    seen = "x".join(map(str, cfg.data.img_size))
+    how = "" if kd.precompute_teacher else "with --precompute-teacher, "
+    return (
+        f"distill: the teacher {kd.teacher} was trained at {h}x{w} and will see {seen} frames; "
+        f"{how}--teacher-size {h}x{w} lets it see them at its own size"
+    )
+
+
 def _check_resumed_teacher(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:
     """The teachers' identity for the checkpoint; a resume must use the same teacher files."""
     if cfg.distill.teacher is None:
@@ -341,6 +359,9 @@ def train_run(
         classes = train_set.classes
         provenance = _check_resumed_teacher(cfg, resume_state or {})
         objective = _build_objective(cfg, classes, spec)
+        notice = _teacher_size_notice(cfg)
+        if notice and info.is_main:
+            print(notice)
         if cfg.distill.precompute_teacher:
             train_set = _with_teacher_targets(cfg, spec, train_set, objective, device, info)
         train_loader, val_loader = make_loaders(
