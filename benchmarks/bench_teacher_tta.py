@@ -7,7 +7,10 @@ training split, ``benchmarks/splits/``) with each candidate set of scales, with 
 mirror, and picks the best there. Val is then scored once, for the chosen views and for the
 single view and the mirror average (what the cache used before), so that the choice never looks
 at val. Several ``--teacher`` checkpoints are scored as one ensemble (their logits averaged,
-as ``distill --ensemble`` caches them). Writes ``benchmarks/results/teacher_tta.json``.
+as ``distill --ensemble`` caches them). ``--size`` scores the teacher as a student of that
+size is taught: labels at ``--size``, the teacher's logits shrunk to it, and the frames it sees
+at ``--teacher-size`` (as ``distill --teacher-size``; default ``--size``). Both default to the
+teacher's input size. Writes ``benchmarks/results/teacher_tta.json``.
 
     .venv/bin/python benchmarks/bench_teacher_tta.py \\
         --teacher runs/bench/patient/teacher-48-ep-amp-bf16-s0/last.pt --amp bf16
@@ -22,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
+from segcompress.cli.common import parse_size
 from segcompress.data.dataset import load_split
 from segcompress.deploy.benchmark import machine_info
 from segcompress.engine.checkpoint import checkpoint_classes, load_checkpoint, model_from_checkpoint
@@ -45,6 +49,20 @@ def parse_scales(text: str) -> tuple[float, ...]:
     return tuple(float(s) for s in text.split(","))
 
 
+class FramesAndLabels(Dataset):
+    """The frames of one split at one size and its labels at another: what a student of the
+    labels' size is taught by a teacher that sees the frames at theirs."""
+
+    def __init__(self, frames: Dataset, labels: Dataset) -> None:
+        self.frames, self.labels = frames, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.frames[i][0], self.labels[i][1]
+
+
 def miou(
     teacher: torch.nn.Module,
     loader: DataLoader,
@@ -52,12 +70,14 @@ def miou(
     num_classes: int,
     ignore_index: int,
     amp: torch.dtype | None,
+    size: tuple[int, int],
 ) -> float:
-    """Val-style mIoU (%) of the teacher's logits averaged over ``options``' views."""
+    """Val-style mIoU (%) of the teacher's logits averaged over ``options``' views, shrunk or
+    grown to ``size``, the labels' size."""
 
     def predict(images: torch.Tensor) -> torch.Tensor:
         with autocast(torch.device("cpu"), amp):
-            return teacher_logits(teacher, images, options, tuple(images.shape[-2:]))
+            return teacher_logits(teacher, images, options, size)
 
     matrix = evaluate(predict, loader, num_classes, ignore_index)
     return 100 * float(matrix.compute().mean["iou"])
@@ -96,6 +116,8 @@ def main() -> None:
         "--teacher", type=Path, nargs="+", required=True, help="teacher checkpoint(s)"
     )
     parser.add_argument("--scales", nargs="+", default=CANDIDATES, help="candidate scale sets")
+    parser.add_argument("--size", type=parse_size, help="labels' size, HxW (the student's)")
+    parser.add_argument("--teacher-size", type=parse_size, help="frames' size, HxW")
     parser.add_argument("--amp", choices=("none", "bf16"), default="none")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -105,10 +127,16 @@ def main() -> None:
     amp = torch.bfloat16 if args.amp == "bf16" else None
     teacher, state = load_teacher(args.teacher)
     num_classes, ignore = state["num_classes"], checkpoint_classes(state).ignore_index
-    common = {"img_size": tuple(state["input_size"]), "format": "idd-lite"}
+    size = args.size or tuple(state["input_size"])
+    teacher_size = args.teacher_size or size
+
+    def split_at(split: str, img_size: tuple[int, int]) -> Dataset:
+        common = {"holdout": str(HOLDOUT), "format": "idd-lite"}
+        return load_split(args.data, split, img_size=img_size, train=False, **common)
+
     loaders = {
         split: DataLoader(
-            load_split(args.data, split, train=False, holdout=str(HOLDOUT), **common),
+            FramesAndLabels(split_at(split, teacher_size), split_at(split, size)),
             batch_size=16,
         )
         for split in ("holdout", "val")
@@ -118,7 +146,7 @@ def main() -> None:
     rows = []
     for options in candidates:
         start = time.perf_counter()
-        score = miou(teacher, loaders["holdout"], options, num_classes, ignore, amp)
+        score = miou(teacher, loaders["holdout"], options, num_classes, ignore, amp, size)
         rows.append(
             {
                 "views": label(options),
@@ -133,7 +161,7 @@ def main() -> None:
     on_val = [*REFERENCES, TargetOptions(tuple(chosen["scales"]), chosen["flip"])]
     for options in dict.fromkeys(on_val):
         row = next(r for r in rows if r["views"] == label(options))
-        row["val"] = miou(teacher, loaders["val"], options, num_classes, ignore, amp)
+        row["val"] = miou(teacher, loaders["val"], options, num_classes, ignore, amp, size)
     print("\n| views | holdout mIoU | val mIoU |\n|---|---:|---:|")
     for r in rows:
         val = f"{r['val']:.2f}" if "val" in r else "-"
@@ -142,6 +170,8 @@ def main() -> None:
     result = {
         "teacher": [str(path) for path in args.teacher],
         "amp": args.amp,
+        "size": list(size),
+        "teacher_size": list(teacher_size),
         "threads": args.threads,
         "machine": {**started, "load_average_after": machine_info()["load_average"]},
         "chosen": chosen["views"],

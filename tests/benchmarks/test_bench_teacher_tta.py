@@ -25,7 +25,7 @@ def test_views_score_like_the_model_and_its_mirror_average() -> None:
     batches = [(torch.rand(2, 3, 32, 48), torch.randint(0, 3, (2, 32, 48))) for _ in range(2)]
     plain = evaluate(torch_predictor(model, torch.device("cpu")), batches, 3, 255)
     expected = 100 * plain.compute().mean["iou"]
-    one = bench.miou(model, batches, TargetOptions((1.0,), flip=False), 3, 255, None)
+    one = bench.miou(model, batches, TargetOptions((1.0,), flip=False), 3, 255, None, (32, 48))
     assert one == pytest.approx(expected)
 
     def mirror_mean(images: torch.Tensor) -> torch.Tensor:
@@ -33,8 +33,27 @@ def test_views_score_like_the_model_and_its_mirror_average() -> None:
             return (model(images) + model(images.flip(-1)).flip(-1)) / 2
 
     both = evaluate(mirror_mean, batches, 3, 255).compute().mean["iou"]
-    mirrored = bench.miou(model, batches, TargetOptions((1.0,), flip=True), 3, 255, None)
+    mirrored = bench.miou(model, batches, TargetOptions((1.0,), flip=True), 3, 255, None, (32, 48))
     assert mirrored == pytest.approx(100 * both) and abs(mirrored - one) > 1
+
+
+def test_a_teacher_that_sees_larger_frames_is_scored_at_the_labels_size() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 3, 5, padding=2).eval()
+    frames = [(torch.rand(3, 64, 96), torch.zeros(64, 96, dtype=torch.long)) for _ in range(4)]
+    labels = [(torch.zeros(3, 32, 48), torch.randint(0, 3, (32, 48))) for _ in range(4)]
+    pairs = bench.FramesAndLabels(frames, labels)
+    assert len(pairs) == 4 and pairs[1][0] is frames[1][0] and pairs[1][1] is labels[1][1]
+    loader = torch.utils.data.DataLoader(pairs, batch_size=2)
+    score = bench.miou(model, loader, TargetOptions((1.0,), flip=False), 3, 255, None, (32, 48))
+
+    def shrunk(images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = model(images)
+        return torch.nn.functional.interpolate(out, (32, 48), mode="bilinear", antialias=True)
+
+    expected = evaluate(shrunk, loader, 3, 255).compute().mean["iou"]
+    assert score == pytest.approx(100 * expected)
 
 
 def test_choice_is_the_best_holdout_row_whatever_val_says() -> None:
