@@ -56,6 +56,8 @@ FIGURE = HERE.parent / "docs" / "kd_patience.png"
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "idd20k_lite"
 HOLDOUT = HERE / "splits" / "idd_lite_holdout.txt"
 LONG, SHORT, LONGER = 24, 6, 48
+# Twice the longer schedule: is the small student converged at 48 epochs, and does the gain grow?
+LONGEST = 96
 NO_SCALE = ("--aug-scale", "1,1")
 # A student at twice its widths: student_q's INT8 pays more; student_s tests capacity.
 WIDE = ("--model-arg", "width_mult=2")
@@ -159,7 +161,8 @@ def student_q_rows(data: Path) -> list[Row]:
     the bilinear decoder at its widths at twice the long schedule, scratch, the recipe and the
     recipe with the unlabelled frames, from the bf16 teacher (issues 14 and 15 for the small
     student: the gain at convergence, where its gap to the teacher is the widest), and from the
-    bf16 teacher trained at 1.5x the sides, which sees each frame at that size."""
+    bf16 teacher trained at 1.5x the sides, which sees each frame at that size; scratch and
+    that teacher's rows again at twice that schedule (is 48 epochs converged?)."""
     kd, flags = RECIPE
     rows = []
     shapes = (
@@ -183,7 +186,8 @@ def student_q_rows(data: Path) -> list[Row]:
         replace(row, flags=(*row.flags, "--teacher-size", LARGE), teacher=TEACHER_LARGE.name)
         for row in long
     ]
-    return rows + [replace(row, teacher=TEACHER_BF16.name) for row in bf16 + long] + large
+    longest = [replace(row, epochs=LONGEST) for row in rows[-1:] + large]
+    return rows + [replace(row, teacher=TEACHER_BF16.name) for row in bf16 + long] + large + longest
 
 
 def final_rows(data: Path) -> list[Row]:

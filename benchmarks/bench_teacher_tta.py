@@ -136,7 +136,9 @@ def main() -> None:
 
     loaders = {
         split: DataLoader(
-            FramesAndLabels(split_at(split, teacher_size), split_at(split, size)),
+            FramesAndLabels(split_at(split, teacher_size), split_at(split, size))
+            if teacher_size != size
+            else split_at(split, size),
             batch_size=16,
         )
         for split in ("holdout", "val")

@@ -111,10 +111,11 @@ def test_bilinear_decoder_rows_pair_with_their_own_scratch_row(patience: ModuleT
     assert sorted(scratch) == [
         ("student_q decoder_upsample=bilinear", 24),
         ("student_q decoder_upsample=bilinear", 48),
+        ("student_q decoder_upsample=bilinear", 96),
         ("student_q width_mult=2 decoder_upsample=bilinear", 48),
     ]
     distilled = [r for r in bilinear if r.kd]
-    assert len(distilled) == 7 and all(r.kd == ("dist",) for r in distilled)
+    assert len(distilled) == 9 and all(r.kd == ("dist",) for r in distilled)
     for dist in distilled:
         assert patience._scratch_of(dist) == scratch[dist.arch, dist.epochs]
     nearest = {r.arch for r in rows if "decoder_upsample=nearest" in r.flags}
@@ -155,9 +156,14 @@ def test_larger_teacher_rows_see_frames_at_the_size_it_was_trained_at(patience: 
     teacher = patience.TEACHER_LARGE
     size = teacher.flags[teacher.flags.index("--img-size") + 1]
     assert size == "144x192" and teacher.flags[:2] == ("--amp", "bf16")
-    assert len(large) == 2
+    assert sorted(r.epochs for r in large) == [48, 48, 96, 96]
     for row in large:
         assert row.flags[-2:] == ("--teacher-size", size)
-        twin = replace(row, flags=row.flags[:-2], teacher=patience.TEACHER_BF16.name)
-        assert twin in rows
-        assert patience._scratch_of(row) == patience._scratch_of(twin)
+        if row.epochs == patience.LONGER:
+            twin = replace(row, flags=row.flags[:-2], teacher=patience.TEACHER_BF16.name)
+            assert twin in rows
+            assert patience._scratch_of(row) == patience._scratch_of(twin)
+        else:  # twice the schedule: the same rows, against a scratch row as long
+            assert replace(row, epochs=patience.LONGER) in large
+            assert patience._scratch_of(row) in rows
+            assert patience._scratch_of(row).epochs == patience.LONGEST
