@@ -289,7 +289,21 @@ def markdown(table: list[dict[str, Any]], splits: tuple[str, ...] = ("holdout", 
     return "\n".join(lines)
 
 
-def plot(table: list[dict[str, Any]], path: Path) -> None:
+def _plot_label(entry: dict[str, Any]) -> str:
+    """``student_s``'s lines differ in scale/crop and the teacher's augmentation; the other
+    students' in the teacher they learn from."""
+    if entry["model"] == "student_s":
+        trained = "without" if "aug-scale" in (entry["teacher"] or "") else "with"
+        teacher = f"teacher trained {trained} it"
+        label = f"student {'with' if entry['scale_crop'] else 'without'} scale/crop, {teacher}"
+    else:
+        label = f"from {entry['teacher']}"
+    if entry.get("unlabeled"):
+        label += ", + 404 unlabelled frames"
+    return label
+
+
+def plot(table: list[dict[str, Any]], path: Path, model: str = "student_s") -> None:
     """Val gain of the recipe over scratch against schedule length, one line per setting."""
     import matplotlib
 
@@ -298,14 +312,8 @@ def plot(table: list[dict[str, Any]], path: Path) -> None:
 
     lines: dict[str, list[tuple[int, float]]] = {}
     for e in table:
-        if e["model"] != "student_s" or "val_gain" not in e:
-            continue
-        trained = "without" if "aug-scale" in (e["teacher"] or "") else "with"
-        teacher = f"teacher trained {trained} it"
-        label = f"student {'with' if e['scale_crop'] else 'without'} scale/crop, {teacher}"
-        if e.get("unlabeled"):
-            label += ", + 404 unlabelled frames"  # 3 seeds at 24 epochs, one at 48
-        lines.setdefault(label, []).append((e["epochs"], e["val_gain"]))
+        if e["model"] == model and "val_gain" in e:
+            lines.setdefault(_plot_label(e), []).append((e["epochs"], e["val_gain"]))
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     for label, points in sorted(lines.items()):
         points.sort()
@@ -313,7 +321,7 @@ def plot(table: list[dict[str, Any]], path: Path) -> None:
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("epochs (same for scratch and distilled)")
     ax.set_ylabel("val mIoU gain over scratch (points)")
-    ax.set_title("IDD-Lite 96x128, student_s: distillation gain against schedule", fontsize=9)
+    ax.set_title(f"IDD-Lite 96x128, {model}: distillation gain against schedule", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
@@ -329,7 +337,11 @@ def main() -> None:
     )
     add_arguments(parser, "runs/bench/patient", str(HERE / "configs" / "idd_lite_patient.yaml"))
     parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--figure", type=Path, default=FIGURE)
+    parser.add_argument(
+        "--figure",
+        type=Path,
+        help=f"the gain against schedule; default {FIGURE} for --stage final, none for the others",
+    )
     parser.set_defaults(no_latency=True)
     args = parser.parse_args()
     # Choosing looks at the holdout only; val is scored for the final rows, once.
@@ -354,8 +366,10 @@ def main() -> None:
     records = suite.run(teachers, rows)
     table = summarise(teachers + rows, records)
     print(markdown(table, tuple(args.eval_splits)))
-    if args.stage == "final":
-        plot(table, args.figure)
+    if args.stage == "final" or args.figure:
+        plot(
+            table, args.figure or FIGURE, "student_q" if args.stage == "student_q" else "student_s"
+        )
     result = {
         "stage": args.stage,
         "recipe": suite.recipe,

@@ -167,3 +167,36 @@ def test_larger_teacher_rows_see_frames_at_the_size_it_was_trained_at(patience: 
             assert replace(row, epochs=patience.LONGER) in large
             assert patience._scratch_of(row) in rows
             assert patience._scratch_of(row).epochs == patience.LONGEST
+
+
+def test_student_q_figure_has_one_line_per_teacher_and_frames(
+    patience: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The small student's gain against schedule: one line per teacher (with and without the
+    unlabelled frames), each point the val gain over the scratch row of the same schedule;
+    student_s rows of the same table stay out of it."""
+    s, flags = patience._student, ("--model-arg", "decoder_upsample=bilinear")
+    frames = ("--unlabeled", "/idd/leftImg8bit/test")
+    large = "teacher (amp bf16, img-size 144x192)"
+    rows = {
+        s("student_q", (), flags, 48): 57.0,
+        s("student_q", (), flags, 96): 58.0,
+        s("student_q", ("dist",), flags, 48, teacher=large): 57.5,
+        s("student_q", ("dist",), flags, 96, teacher=large): 58.25,
+        s("student_q", ("dist",), flags + frames, 48, teacher=large): 58.5,
+        s("student_q", ("dist",), flags, 48, teacher="teacher (amp bf16)"): 57.25,
+        s("student_s", (), (), 48): 50.0,
+        s("student_s", ("dist",), (), 48): 59.0,
+    }
+    records = [_record(r, 0, v, v, [v] * 8) for r, v in rows.items()]
+    table = patience.summarise(list(rows), records)
+    figures = []
+    monkeypatch.setattr(patience, "save_figure", lambda fig, path: figures.append(fig))
+    patience.plot(table, Path("unused.png"), "student_q")
+    (ax,) = figures[0].axes
+    lines = {line.get_label(): line.get_xydata().tolist() for line in ax.get_lines()}
+    assert {k: v for k, v in lines.items() if not k.startswith("_")} == {
+        f"from {large}": [[48.0, 0.5], [96.0, 0.25]],
+        f"from {large}, + 404 unlabelled frames": [[48.0, 1.5]],
+        "from teacher (amp bf16)": [[48.0, 0.25]],
+    }
