@@ -66,6 +66,14 @@ def score(folder: Path, upsample: str, data: DataSpec, work: Path, threads: int)
     }
 
 
+def finished_runs(out: Path, patterns: list[str]) -> tuple[list[Path], list[Path]]:
+    """Run folders under ``out`` matching ``patterns``, split into finished and unfinished: a run
+    still training has a ``last.pt`` of some middle epoch, and only a finished one is scored."""
+    folders = sorted({f for pattern in patterns for f in out.glob(pattern) if f.is_dir()})
+    done = [f for f in folders if (f / "eval_last.json").is_file()]
+    return done, [f for f in folders if f not in done]
+
+
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and spread over seeds per (row, upsample)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -95,7 +103,9 @@ def main() -> None:
         "--merge", action="store_true", help="keep the other runs already in --results"
     )
     args = parser.parse_args()
-    folders = sorted({f for pattern in args.runs for f in args.out.glob(pattern) if f.is_dir()})
+    folders, unfinished = finished_runs(args.out, args.runs)
+    for folder in unfinished:
+        print(f"skip {folder.name}: not finished (no eval_last.json); its last.pt is mid-training")
     if not folders:
         parser.error(f"--runs: no run folder under {args.out} matches {' '.join(args.runs)}")
     started = machine_info()

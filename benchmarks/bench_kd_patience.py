@@ -14,7 +14,9 @@ val is reported once, for the recipe fixed in :data:`RECIPE` (``--stage final``)
 - ``student_q``: the INT8-shaped student (issue 16), scratch and the recipe, three seeds,
   beside the ``student_s`` headline rows; at twice the widths also at 48 epochs; with each
   decoder (``decoder_upsample``: bilinear, its default and faster in ONNX Runtime's INT8 graph,
-  or nearest), and at its own widths at 48 epochs with the unlabelled frames too.
+  or nearest), and at its own widths at 48 and 96 epochs with the unlabelled frames too, from
+  the bf16 teacher and from one that sees 144x192 frames. The within-run table reads each
+  distilled row's holdout gain at every quarter of its schedule (faster convergence or not).
 - ``longer``: scratch, the recipe, and the recipe with the unlabelled test frames at 48 epochs
   (one seed): whether the frames' gain grows once every row has converged.
 - ``long_teacher``: scratch and the recipe (on the training split, and with the unlabelled
@@ -252,6 +254,8 @@ def summarise(rows: list[Row], records: list[dict[str, Any]]) -> list[dict[str, 
             start = curve[round(0.75 * len(curve)) - 1]
             quarter.append(max(curve[round(0.75 * len(curve)) :]) - start)
         entry["last_quarter_gain"] = max(quarter)
+        curves = [r["curve"] for r in runs]  # a seed whose log lacks epochs shortens the mean
+        entry["holdout_curve"] = [statistics.fmean(v) for v in zip(*curves, strict=False)]
         entry["train_s"] = statistics.fmean(r["train_s"] for r in runs)
         entry["teacher"] = row.teacher if row.kd else None
         table.append(entry)
@@ -263,6 +267,9 @@ def summarise(rows: list[Row], records: list[dict[str, Any]]) -> list[dict[str, 
             for split in ("holdout", "val"):
                 if split in entry and split in base:
                     entry[f"{split}_gain"] = entry[split] - base[split]
+            curves = entry["holdout_curve"], base["holdout_curve"]
+            if len(curves[0]) == len(curves[1]):  # epoch by epoch, same schedule
+                entry["holdout_curve_gain"] = [a - b for a, b in zip(*curves, strict=True)]
     return table
 
 
@@ -286,6 +293,24 @@ def markdown(table: list[dict[str, Any]], splits: tuple[str, ...] = ("holdout", 
             f"| {e['row']} | {len(e['seeds'])} | {' | '.join(cells)} "
             f"| {e['last_quarter_gain']:+.2f} | {e['train_s']:.0f} |"
         )
+    return "\n".join(lines)
+
+
+def curve_gains_markdown(table: list[dict[str, Any]]) -> str:
+    """Each distilled row's holdout gain over its scratch row at every quarter of the same run:
+    a gain that shrinks towards the end is faster convergence, not a better student."""
+    gains = [e for e in table if "holdout_curve_gain" in e]
+    if not gains:
+        return ""
+    lines = [
+        "| row | seeds | holdout gain over scratch at epoch (mean curves) |",
+        "|---|---:|---|",
+    ]
+    for e in gains:
+        curve = e["holdout_curve_gain"]
+        marks = sorted({max(1, round(q * len(curve))) for q in (0.25, 0.5, 0.75, 1.0)})
+        cells = ", ".join(f"{m}: {curve[m - 1]:+.2f}" for m in marks)
+        lines.append(f"| {e['row']} | {len(e['seeds'])} | {cells} |")
     return "\n".join(lines)
 
 
@@ -366,6 +391,7 @@ def main() -> None:
     records = suite.run(teachers, rows)
     table = summarise(teachers + rows, records)
     print(markdown(table, tuple(args.eval_splits)))
+    print(curve_gains_markdown(table))
     if args.stage == "final" or args.figure:
         plot(
             table, args.figure or FIGURE, "student_q" if args.stage == "student_q" else "student_s"

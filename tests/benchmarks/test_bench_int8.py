@@ -72,3 +72,15 @@ def test_before_files_are_built_the_old_way(tmp_path) -> None:
         old_ops, old_output = build("before")
     assert "Shape" not in now_ops and now_output == "Resize"
     assert "Shape" in old_ops and old_output == "DequantizeLinear"
+
+
+def test_only_finished_runs_are_scored(tmp_path) -> None:
+    for name, finished in (("student_q-dist-s0", True), ("student_q-dist-s1", False)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "last.pt").write_bytes(b"")
+        if finished:
+            (tmp_path / name / "eval_last.json").write_text("{}")
+    (tmp_path / "student_q-dist-s2.log").write_text("")  # a file, not a run
+    done, unfinished = students.finished_runs(tmp_path, ["student_q-dist-s?", "student_q-*"])
+    assert [f.name for f in done] == ["student_q-dist-s0"]
+    assert [f.name for f in unfinished] == ["student_q-dist-s1"]

@@ -200,3 +200,22 @@ def test_student_q_figure_has_one_line_per_teacher_and_frames(
         f"from {large}, + 404 unlabelled frames": [[48.0, 1.5]],
         "from teacher (amp bf16)": [[48.0, 0.25]],
     }
+
+
+def test_curve_gains_follow_the_gap_through_the_same_run(patience: ModuleType) -> None:
+    """The within-run gain is the distilled row's mean holdout curve minus its scratch row's,
+    epoch by epoch, read at each quarter: here it shrinks from +4 to +0.5, faster convergence."""
+    s = patience._student
+    scratch, dist = s("student_q", (), (), 8), s("student_q", ("dist",), (), 8)
+    base = [10.0, 20.0, 30.0, 40.0, 44.0, 46.0, 47.0, 48.0]
+    records = [
+        _record(scratch, 0, 48.0, 49.0, base),
+        _record(scratch, 1, 48.0, 49.0, [b + 2.0 for b in base]),  # mean curve: base + 1
+        _record(dist, 0, 49.5, 50.0, [b + 5.0 if i < 2 else b + 1.5 for i, b in enumerate(base)]),
+    ]
+    table = {e["row"]: e for e in patience.summarise([scratch, dist], records)}
+    gain = table["student_q + dist (8 ep)"]["holdout_curve_gain"]
+    assert gain == pytest.approx([4.0, 4.0] + [0.5] * 6)
+    assert "holdout_curve_gain" not in table["student_q scratch (8 ep)"]
+    text = patience.curve_gains_markdown(list(table.values()))
+    assert "| student_q + dist (8 ep) | 1 | 2: +4.00, 4: +0.50, 6: +0.50, 8: +0.50 |" in text
