@@ -13,7 +13,8 @@ for model arguments) all of them are timed in the same rounds, and every candida
 compared with the first model's ORT FP32 file. ``--before`` adds each model's files as exported
 and quantized before BENCHMARKS.md's "Constant resize scales" (:func:`as_before`), in the same
 rounds; ``--profile-runs`` adds ORT's per-operator profile of each FP32 and default INT8
-file. Writes ``benchmarks/results/int8_ab.json``.
+file; ``--qoperator`` adds ORT's quantized file in QOperator format. Writes
+``benchmarks/results/int8_ab.json``.
 
     .venv/bin/python benchmarks/bench_int8_ab.py [--models student_s student_q] [--size 256x256]
 """
@@ -76,12 +77,34 @@ def model_spec(text: str) -> tuple[str, dict[str, Any]]:
     return name, dict(key_value(item) for item in rest.split(",") if item)
 
 
-def build_files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]:
-    """The FP32 file of the model ``spec`` and its three INT8 files, under ``work``; a spec
-    ending in :data:`BEFORE` is built :func:`as_before`."""
+QOPERATOR = "INT8, ORT quantizer, QOperator"
+
+
+def quantize_qoperator(fp32: Path, out: Path, images: torch.Tensor) -> None:
+    """``quantize_onnx``'s default file (per-channel, FP32 stem, same calibration) written in
+    ONNX Runtime's QOperator format instead of QDQ: ``QLinearConcat``, ``QLinearMul`` and
+    ``QLinearSigmoid`` replace the FP32 islands that QDQ leaves around concatenations and the
+    attention gates. The library writes QDQ only; this measures whether the other would pay.
+    OpenVINO cannot read it (its ``com.microsoft`` ops), so it is timed in ONNX Runtime only."""
+    import onnxruntime.quantization as ort_quantization
+
+    quantize_static = ort_quantization.quantize_static
+
+    def as_qoperator(*args: Any, **kwargs: Any) -> None:
+        quantize_static(*args, **{**kwargs, "quant_format": ort_quantization.QuantFormat.QOperator})
+
+    with mock.patch.object(ort_quantization, "quantize_static", as_qoperator):
+        quantize_onnx(fp32, out, images)
+
+
+def build_files(
+    spec: str, size: tuple[int, int], work: Path, qoperator: bool = False
+) -> dict[str, Path]:
+    """The FP32 file of the model ``spec`` and its three INT8 files (four with ``qoperator``),
+    under ``work``; a spec ending in :data:`BEFORE` is built :func:`as_before`."""
     if spec.endswith(BEFORE):
         with as_before():
-            return build_files(spec.removesuffix(BEFORE), size, work)
+            return build_files(spec.removesuffix(BEFORE), size, work, qoperator)
     torch.manual_seed(0)
     name, kwargs = model_spec(spec)
     model = create_model(name, **kwargs).eval()
@@ -98,6 +121,9 @@ def build_files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]
     for i, (label, options) in enumerate(variants.items()):
         files[label] = work / f"int8-{i}.onnx"
         quantize_onnx(files["FP32"], files[label], images, **options)
+    if qoperator:
+        files[QOPERATOR] = work / "int8-qoperator.onnx"
+        quantize_qoperator(files["FP32"], files[QOPERATOR], images)
     return files
 
 
@@ -153,6 +179,9 @@ def main() -> None:
         "--before", action="store_true", help="also each model's files as built before"
     )
     parser.add_argument("--profile-runs", type=int, default=0, help="ORT profile calls per file")
+    parser.add_argument(
+        "--qoperator", action="store_true", help="add ORT's file in QOperator format (not QDQ)"
+    )
     args = parser.parse_args()
     if args.before:
         args.models = [m for spec in args.models for m in (spec, spec + BEFORE)]
@@ -161,13 +190,15 @@ def main() -> None:
     x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as tmp:
         files = {
-            spec: build_files(spec, size, Path(tmp) / str(i)) for i, spec in enumerate(args.models)
+            spec: build_files(spec, size, Path(tmp) / str(i), args.qoperator)
+            for i, spec in enumerate(args.models)
         }
         predictors = {
             (spec, label, runtime): load_predictor(path, threads=args.threads, runtime=runtime)
             for spec, built in files.items()
             for label, path in built.items()
             for runtime in ("onnxruntime", "openvino")
+            if not (label == QOPERATOR and runtime == "openvino")  # com.microsoft QLinear ops
         }
         rounds: list[dict[str, float]] = []
         for _ in range(args.rounds):

@@ -84,3 +84,32 @@ def test_only_finished_runs_are_scored(tmp_path) -> None:
     done, unfinished = students.finished_runs(tmp_path, ["student_q-dist-s?", "student_q-*"])
     assert [f.name for f in done] == ["student_q-dist-s0"]
     assert [f.name for f in unfinished] == ["student_q-dist-s1"]
+
+
+def test_qoperator_file_quantizes_the_concatenations_that_qdq_leaves_in_fp32(tmp_path) -> None:
+    """The QOperator candidate really is another format of the same quantization: its
+    concatenations and gates run as ``QLinear*`` ops, where the default QDQ file has none."""
+    import onnx
+    import torch
+
+    from segcompress.data.classes import IDD_LEVEL3
+    from segcompress.deploy.metadata import ModelInfo
+    from segcompress.deploy.onnx_export import export_model
+    from segcompress.deploy.quantize import quantize_onnx
+    from segcompress.deploy.samples import smooth_images
+    from segcompress.models.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("student_xs").eval()
+    fp32, qdq, qop = (tmp_path / f"{n}.onnx" for n in ("fp32", "qdq", "qop"))
+    export_model(model, fp32, ModelInfo.of_model(model, (32, 32), IDD_LEVEL3))
+    images = smooth_images(4, (32, 32), 0)
+    quantize_onnx(fp32, qdq, images)
+    ab.quantize_qoperator(fp32, qop, images)
+
+    def ops(path) -> set[str]:
+        return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+    assert {"QLinearConcat", "QLinearConv", "QLinearSigmoid"} <= ops(qop)
+    assert not {op for op in ops(qdq) if op.startswith("QLinear")}
+    assert "Concat" in ops(qdq) and "Concat" not in ops(qop)
