@@ -82,10 +82,11 @@ QOPERATOR = "INT8, ORT quantizer, QOperator"
 
 def quantize_qoperator(fp32: Path, out: Path, images: torch.Tensor) -> None:
     """``quantize_onnx``'s default file (per-channel, FP32 stem, same calibration) written in
-    ONNX Runtime's QOperator format instead of QDQ: ``QLinearConcat``, ``QLinearMul`` and
-    ``QLinearSigmoid`` replace the FP32 islands that QDQ leaves around concatenations and the
-    attention gates. The library writes QDQ only; this measures whether the other would pay.
-    OpenVINO cannot read it (its ``com.microsoft`` ops), so it is timed in ONNX Runtime only."""
+    ONNX Runtime's QOperator format instead of QDQ: the file itself holds ``QLinearConcat``,
+    ``QLinearMul`` and ``QLinearSigmoid`` where the QDQ file has FP32 ops between
+    ``DequantizeLinear`` and ``QuantizeLinear``. The library writes QDQ only; this measures
+    whether the other would pay (it did not: ORT fuses those QDQ groups itself). OpenVINO cannot
+    read it (its ``com.microsoft`` ops), so it is timed in ONNX Runtime only."""
     import onnxruntime.quantization as ort_quantization
 
     quantize_static = ort_quantization.quantize_static
