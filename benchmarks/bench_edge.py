@@ -16,6 +16,10 @@ at batch 1 and 8 (the deployment harness, ``segcompress.deploy.benchmark``). The
   measured bandwidth: the memory bound;
 * **where the time goes**: per-operator kernel time of each student's INT8 files at the
   largest size, batch 1 (ORT profiling, OpenVINO performance counters), by category;
+* **the ceiling**: from the same profiles, the same-file speed-up over ORT FP32 each INT8 file
+  would reach if every step but its convolutions took no time, and the share of the INT8 peak
+  its convolutions alone reach. Where these fall short of a target, no work outside the
+  convolutions can meet it; only faster convolutions (wider, fewer, larger) can;
 * **quantization settings**: ``student_s`` at the largest size quantized by ONNX Runtime with
   per-tensor or per-channel weights, unsigned or signed activations, and the stem in FP32 (the
   default) or INT8, in both runtimes.
@@ -258,6 +262,48 @@ def profiles(files: dict[str, Path], size: tuple[int, int], threads: int, runs: 
     return out
 
 
+def ceilings(
+    profs: list[dict[str, Any]], rows: list[dict[str, Any]], peaks: dict[str, float]
+) -> list[dict[str, Any]]:
+    """For each INT8 profile: its profiled speed-up over the same student's ORT FP32 profile,
+    how much faster its convolutions run than that file's, and the ceiling if everything but
+    the convolutions were free (ORT FP32 kernel time / INT8 convolution time); the GOP/s of the
+    convolutions alone as % of the INT8 peak. Kernel-time sums on both sides, so the profiler's
+    overhead is in both."""
+    out = []
+    for p in profs:
+        if p["file"] == "fp32":
+            continue
+        key = (p["arch"], p["size"])
+        ort_fp32 = next(
+            q
+            for q in profs
+            if (q["arch"], q["size"]) == key
+            and q["file"] == "fp32"
+            and q["runtime"] == "onnxruntime"
+        )
+        flops = next(r["flops"] for r in rows if (r["arch"], r["size"]) == key)
+        conv_ms = p["by_category"]["conv"]
+        fp32_ms, fp32_conv_ms = ort_fp32["total_ms"], ort_fp32["by_category"]["conv"]
+        out.append(
+            {
+                "arch": p["arch"],
+                "size": p["size"],
+                "file": p["file"],
+                "runtime": p["runtime"],
+                "fp32_ms": fp32_ms,
+                "int8_ms": p["total_ms"],
+                "int8_conv_ms": conv_ms,
+                "conv_share": conv_ms / p["total_ms"],
+                "profiled_speedup": fp32_ms / p["total_ms"],
+                "conv_speedup": fp32_conv_ms / conv_ms,
+                "ceiling_speedup": fp32_ms / conv_ms,
+                "conv_pct_int8_peak": 100 * flops / (conv_ms / 1e3) / 1e9 / peaks["int8"],
+            }
+        )
+    return out
+
+
 def _print_tables(result: dict[str, Any]) -> None:
     print("\npeak (one 4.8 GFLOP convolution, batch 1):")
     print("| runtime | file | ms | GOP/s |\n|---|---|---:|---:|")
@@ -280,6 +326,19 @@ def _print_tables(result: dict[str, Any]) -> None:
     for p in result["profiles"]:
         cats = " | ".join(f"{p['by_category'][c]:.2f}" for c in CATEGORIES)
         print(f"| {p['arch']} | {p['file']} | {p['runtime']} | {p['total_ms']:.2f} | {cats} |")
+    print("\nthe ceiling (profiles above; speed-ups over the ORT FP32 file's kernel time):")
+    print(
+        "| model | file | runtime | INT8 ms | conv ms | conv share | speed-up | convs' speed-up "
+        "| ceiling, all else free | convs' % of INT8 peak |\n|---|---|---|---:|---:|---:|---:|"
+        "---:|---:|---:|"
+    )
+    for c in result["ceilings"]:
+        print(
+            f"| {c['arch']} | {c['file']} | {c['runtime']} | {c['int8_ms']:.2f} "
+            f"| {c['int8_conv_ms']:.2f} | {100 * c['conv_share']:.0f}% "
+            f"| {c['profiled_speedup']:.2f}x | {c['conv_speedup']:.2f}x "
+            f"| {c['ceiling_speedup']:.2f}x | {c['conv_pct_int8_peak']:.1f}% |"
+        )
     if result["settings"]:
         print("\nORT quantization settings (student_s, batch 1, p50 ms):")
         print("| setting | ORT | OpenVINO |\n|---|---:|---:|")
@@ -382,6 +441,7 @@ def main() -> None:
         "bandwidth_gbps": gbps,
         "rows": rows,
         "profiles": profs,
+        "ceilings": ceilings(profs, rows, peaks),
         "settings": settings,
         "target_size": last,
         "targets": _targets(rows, last),

@@ -13,7 +13,8 @@ for model arguments) all of them are timed in the same rounds, and every candida
 compared with the first model's ORT FP32 file. ``--before`` adds each model's files as exported
 and quantized before BENCHMARKS.md's "Constant resize scales" (:func:`as_before`), in the same
 rounds; ``--profile-runs`` adds ORT's per-operator profile of each FP32 and default INT8
-file; ``--qoperator`` adds ORT's quantized file in QOperator format. Writes
+file; ``--qoperator`` adds ORT's quantized file in QOperator format; ``--openvino-whole`` adds
+every file in OpenVINO with the whole graph run by OpenVINO (:data:`OPENVINO_WHOLE`). Writes
 ``benchmarks/results/int8_ab.json``.
 
     .venv/bin/python benchmarks/bench_int8_ab.py [--models student_s student_q] [--size 256x256]
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 
 from segcompress.cli.common import key_value, size_arg
 from segcompress.data.classes import IDD_LEVEL3
-from segcompress.deploy import quantize
+from segcompress.deploy import openvino_runtime, quantize
 from segcompress.deploy.benchmark import machine_info
 from segcompress.deploy.metadata import ModelInfo
 from segcompress.deploy.onnx_export import export_model
@@ -128,6 +129,20 @@ def build_files(
     return files
 
 
+# A runtime label: OpenVINO running the logits' final resize itself, as before
+# openvino_runtime.split_logits_resize left it to torch (BENCHMARKS.md, "OpenVINO's logits").
+OPENVINO_WHOLE = "openvino, whole graph"
+
+
+def load_candidate(path: Path, threads: int, runtime: str) -> Any:
+    """The predictor of ``path`` in ``runtime`` (``onnxruntime``, ``openvino`` or
+    :data:`OPENVINO_WHOLE`)."""
+    if runtime == OPENVINO_WHOLE:
+        with mock.patch.object(openvino_runtime, "split_logits_resize", lambda _model: None):
+            return load_predictor(path, threads=threads, runtime="openvino")
+    return load_predictor(path, threads=threads, runtime=runtime)
+
+
 PROFILED = ("FP32", "INT8, ORT quantizer, FP32 stem")
 PROFILE_REPEATS = 3
 
@@ -183,7 +198,13 @@ def main() -> None:
     parser.add_argument(
         "--qoperator", action="store_true", help="add ORT's file in QOperator format (not QDQ)"
     )
+    parser.add_argument(
+        "--openvino-whole",
+        action="store_true",
+        help="add every file in OpenVINO with the logits' resize run by OpenVINO",
+    )
     args = parser.parse_args()
+    runtimes = ("onnxruntime", "openvino", *([OPENVINO_WHOLE] if args.openvino_whole else []))
     if args.before:
         args.models = [m for spec in args.models for m in (spec, spec + BEFORE)]
     started = machine_info()
@@ -195,11 +216,11 @@ def main() -> None:
             for i, spec in enumerate(args.models)
         }
         predictors = {
-            (spec, label, runtime): load_predictor(path, threads=args.threads, runtime=runtime)
+            (spec, label, runtime): load_candidate(path, args.threads, runtime)
             for spec, built in files.items()
             for label, path in built.items()
-            for runtime in ("onnxruntime", "openvino")
-            if not (label == QOPERATOR and runtime == "openvino")  # com.microsoft QLinear ops
+            for runtime in runtimes
+            if not (label == QOPERATOR and runtime != "onnxruntime")  # com.microsoft QLinear ops
         }
         rounds: list[dict[str, float]] = []
         for _ in range(args.rounds):

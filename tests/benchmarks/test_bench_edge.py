@@ -102,3 +102,45 @@ def test_files_record_model_arguments_so_flops_are_the_variant_s(tmp_path) -> No
     for path in files.values():
         params, flops, _ = harness._onnx_costs(path, size)
         assert (params, flops) == wide != default
+
+
+def _profile(arch: str, file: str, runtime: str, total: float, conv: float) -> dict:
+    rest = total - conv
+    by_category = {"conv": conv, "resize": rest / 2, "quantize": rest / 2}
+    return {"arch": arch, "size": "256x256", "file": file, "runtime": runtime,
+            "total_ms": total, "by_category": by_category}  # fmt: skip
+
+
+def test_ceiling_is_ort_fp32_time_over_int8_convolution_time() -> None:
+    """The ceiling divides the ORT FP32 file's kernel time (never another runtime's FP32) by the
+    INT8 file's convolution time; the convolutions' share of the peak uses the student's FLOPs."""
+    profs = [
+        _profile("student_s", "fp32", "onnxruntime", 12.0, 8.0),
+        _profile("student_s", "fp32", "openvino", 20.0, 10.0),  # not the reference
+        _profile("student_s", "onnxruntime", "onnxruntime", 6.0, 3.0),
+        _profile("student_s", "nncf", "openvino", 5.0, 4.0),
+        _profile("student_xs", "fp32", "onnxruntime", 4.0, 2.0),
+        _profile("student_xs", "onnxruntime", "onnxruntime", 4.0, 1.0),
+    ]
+    rows = [
+        {"arch": "student_s", "size": "256x256", "flops": 1.5e9},
+        {"arch": "student_xs", "size": "256x256", "flops": 0.2e9},
+    ]
+    out = {(c["arch"], c["runtime"]): c for c in edge.ceilings(profs, rows, {"int8": 1000.0})}
+    assert set(out) == {
+        ("student_s", "onnxruntime"),
+        ("student_s", "openvino"),
+        ("student_xs", "onnxruntime"),
+    }  # one row per INT8 profile, none for FP32 ones
+    ort = out["student_s", "onnxruntime"]
+    assert ort["profiled_speedup"] == pytest.approx(2.0)
+    assert ort["conv_speedup"] == pytest.approx(8.0 / 3.0)
+    assert ort["ceiling_speedup"] == pytest.approx(4.0)
+    assert ort["conv_share"] == pytest.approx(0.5)
+    assert ort["conv_pct_int8_peak"] == pytest.approx(50.0)  # 1.5 GFLOP in 3 ms = 500 GOP/s
+    ov = out["student_s", "openvino"]
+    assert ov["ceiling_speedup"] == pytest.approx(3.0)  # 12 / 4: ORT's FP32, not OpenVINO's 20
+    assert ov["conv_speedup"] == pytest.approx(2.0)
+    xs = out["student_xs", "onnxruntime"]
+    assert xs["ceiling_speedup"] == pytest.approx(4.0)
+    assert xs["conv_pct_int8_peak"] == pytest.approx(20.0)  # its own FLOPs, not student_s's

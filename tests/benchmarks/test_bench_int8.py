@@ -113,3 +113,25 @@ def test_qoperator_file_quantizes_the_concatenations_that_qdq_leaves_in_fp32(tmp
     assert {"QLinearConcat", "QLinearConv", "QLinearSigmoid"} <= ops(qop)
     assert not {op for op in ops(qdq) if op.startswith("QLinear")}
     assert "Concat" in ops(qdq) and "Concat" not in ops(qop)
+
+
+def test_openvino_whole_candidate_runs_the_resize_in_openvino(tmp_path) -> None:
+    """The A/B's two OpenVINO candidates differ only in who runs the logits' resize."""
+    pytest.importorskip("openvino")
+    import torch
+
+    from segcompress.data.classes import IDD_LEVEL3
+    from segcompress.deploy.metadata import ModelInfo
+    from segcompress.deploy.onnx_export import export_model
+    from segcompress.models.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("student_xs").eval()
+    path = tmp_path / "fp32.onnx"
+    export_model(model, path, ModelInfo.of_model(model, (32, 32), IDD_LEVEL3))
+    cut = ab.load_candidate(path, 1, "openvino")
+    whole = ab.load_candidate(path, 1, ab.OPENVINO_WHOLE)
+    assert cut.graph.logits_scale == (2, 2) and whole.graph.logits_scale is None
+    assert whole.runtime == "openvino"
+    x = torch.randn(1, 3, 32, 32)
+    assert (cut(x) - whole(x)).abs().max() <= 1e-4

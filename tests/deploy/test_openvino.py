@@ -160,3 +160,60 @@ def test_nncf_engine_refuses_other_calibration(fp32_onnx: Path, tmp_path: Path) 
                       engine="nncf")  # fmt: skip
     with pytest.raises(UsageError, match="--engine tvm"):
         quantize_onnx(fp32_onnx, tmp_path / "q.onnx", _images(1, 0), engine="tvm")
+
+
+class _ConvResize(torch.nn.Module):
+    """A convolution and a final resize, as the students end."""
+
+    def __init__(self, **resize: object) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 5, 3, stride=2, padding=1)
+        self.resize = resize
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(self.conv(x), **self.resize)
+
+
+@pytest.mark.parametrize(
+    ("resize", "cut"),
+    [
+        ({"scale_factor": 2, "mode": "bilinear", "align_corners": False}, (2, 2)),
+        ({"scale_factor": (4, 2), "mode": "bilinear", "align_corners": False}, (4, 2)),
+        ({"scale_factor": 2, "mode": "bilinear", "align_corners": True}, None),
+        ({"scale_factor": 2, "mode": "nearest"}, None),
+        ({"scale_factor": 2, "mode": "bicubic", "align_corners": False}, None),
+        ({"scale_factor": 1.5, "mode": "bilinear", "align_corners": False}, None),
+        ({"size": (24, 40), "mode": "bilinear", "align_corners": False}, None),
+    ],
+)
+def test_only_a_whole_factor_half_pixel_bilinear_resize_is_left_to_torch(
+    tmp_path: Path, resize: dict, cut: tuple[int, int] | None
+) -> None:
+    """Cutting the logits' resize out of the graph never changes the answer: every case equals
+    the torch module, whether the runtime cut it or ran it whole."""
+    torch.manual_seed(0)
+    model = _ConvResize(**resize).eval()
+    x = torch.randn(2, 3, 32, 48)
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(model, (x,), str(path), input_names=["x"], dynamo=True)
+    graph = ov_runtime.openvino_compile(path, threads=1)
+    assert graph.logits_scale == cut
+    got = graph.run(graph.create_infer_request(), x.numpy())
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 1e-5
+    if cut is not None:  # the graph itself stops before the resize
+        assert tuple(graph.compiled.output(0).get_partial_shape()[1:3].to_shape()) == (16, 24)
+
+
+def test_students_logits_resize_runs_in_torch(fp32_onnx: Path, dynamic_onnx: Path) -> None:
+    """The exported student ends in the 2x bilinear resize: OpenVINO stops before it. A file
+    with dynamic height and width resizes to a size read at run time, and runs whole."""
+    assert ov_runtime.openvino_compile(fp32_onnx).logits_scale == (2, 2)
+    assert ov_runtime.openvino_compile(dynamic_onnx).logits_scale is None
+    x = _images(2, 13)
+    whole = load_predictor(dynamic_onnx, threads=1, runtime="openvino")(x)
+    cut = load_predictor(fp32_onnx, threads=1, runtime="openvino")(x)
+    assert cut.shape == whole.shape == (2, 26, 64, 64)
+    assert (cut - whole).abs().max() <= 1e-4

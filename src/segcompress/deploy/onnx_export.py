@@ -161,10 +161,11 @@ Runner = Callable[[np.ndarray], np.ndarray]
 def runtime_runner(path: str | Path, runtime: str = "onnxruntime") -> Runner:
     """``batch -> logits`` (numpy) of ``path`` in ``runtime`` on the CPU, for verification."""
     if runtime == "openvino":
-        from segcompress.deploy.openvino_runtime import openvino_compile, run_nchw
+        from segcompress.deploy.openvino_runtime import openvino_compile
 
-        request = openvino_compile(path).create_infer_request()
-        return lambda x: run_nchw(request, x)
+        graph = openvino_compile(path)
+        request = graph.create_infer_request()
+        return lambda x: graph.run(request, x)
     session = onnx_session(path, device="cpu")
     return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
 

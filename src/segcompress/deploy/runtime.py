@@ -371,8 +371,8 @@ def _load_onnx_predictor(
 
         if str(device) not in ("auto", "cpu"):
             raise UsageError(f"--device {device}: the openvino runtime runs on the CPU here")
-        compiled = openvino_compile(path, threads=threads)
-        return OpenVinoPredictor(compiled, info, str(path), int8=is_int8(proto))
+        graph = openvino_compile(path, threads=threads)
+        return OpenVinoPredictor(graph, info, str(path), int8=is_int8(proto))
     session = onnx_session(path, threads=threads, device=device)
     used = "cuda" if "CUDAExecutionProvider" in session.get_providers() else "cpu"
     return OnnxPredictor(session, info, str(path), torch.device(used), int8=is_int8(proto))
