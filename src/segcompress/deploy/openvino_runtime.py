@@ -14,11 +14,11 @@ predictor returns them as an NCHW *view* of that memory: same values, no copy, a
 The students' last step, a bilinear resize of the logits by a whole factor, runs in torch on
 that channels-last view, not in OpenVINO. OpenVINO computes the resize in its channels-last
 layout but then copies the full-size result twice to deliver it (a reorder to planar and a
-generic transpose): 2.5 ms of ``student_s``'s 6.3 ms INT8 call at 256x256 on a Zen 4 EPYC, more
+generic transpose): 2.5 ms of ``student_s``'s 6.2 ms INT8 call at 256x256 on a Zen 4 EPYC, more
 than all its INT8 convolutions. Cutting the graph before the resize and resizing in torch
-(the same half-pixel arithmetic) took that call from 7.0 to 4.8 ms (BENCHMARKS.md, "OpenVINO's
-logits"). Only that exact pattern is cut (:func:`split_logits_resize`); any other graph runs
-whole.
+(the same half-pixel arithmetic, on torch's own thread setting) took that call from 7.1 to
+4.6 ms (BENCHMARKS.md, "OpenVINO's logits"). Only that exact pattern is cut
+(:func:`split_logits_resize`); any other graph runs whole.
 """
 
 from __future__ import annotations
