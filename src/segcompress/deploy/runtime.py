@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 import torch
 from google.protobuf.message import DecodeError
+from segcompress_edge.prepost import preprocess, resize_argmax
 from torch import Tensor, nn
 
 from segcompress.data.classes import ClassTable
@@ -196,6 +197,14 @@ class GraphPredictor(Predictor):
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def predict_image(self, image: np.ndarray) -> np.ndarray:
+        """As :meth:`Predictor.predict_image`, with segcompress-edge's numpy pre- and
+        postprocessing: the code the vehicle runs, so both give the same mask for a file."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise DataError(f"{self.source}: predict_image needs an RGB uint8 HxWx3 array")
+        batch = torch.from_numpy(preprocess(image, self.input_size, self.mean, self.std))
+        return resize_argmax(self(batch)[0].numpy(), image.shape[:2])
 
     def __call__(self, batch: Tensor) -> Tensor:
         self._check_batch(batch)

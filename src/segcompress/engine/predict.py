@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from segcompress_edge.prepost import preprocess
 
 from segcompress.data.classes import ClassTable
 from segcompress.data.io import IMAGE_EXTENSIONS, read_image, read_mask
@@ -64,15 +65,12 @@ def predict_image(
     std: Sequence[float],
     device: torch.device,
 ) -> np.ndarray:
-    """Class ids (uint8, the image's own height and width) for an RGB uint8 image."""
+    """Class ids (uint8, the image's own height and width) for an RGB uint8 image; resized and
+    normalised by segcompress-edge's ``preprocess``, the vehicle's own code."""
     h, w = image.shape[:2]
-    resized = np.array(
-        Image.fromarray(image).resize((input_size[1], input_size[0]), Image.BILINEAR)
-    )
-    x = torch.from_numpy(resized).permute(2, 0, 1).float().div(255)
-    x = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    x = torch.from_numpy(preprocess(image, input_size, mean, std))
     with torch.no_grad():
-        logits = model(x[None].to(device)).float()
+        logits = model(x.to(device)).float()
     return resize_argmax(logits[0], (h, w))
 
 

@@ -1,0 +1,7 @@
+"""``python -m segcompress_edge``."""
+
+import sys
+
+from segcompress_edge.cli import main
+
+sys.exit(main())

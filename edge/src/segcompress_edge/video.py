@@ -1,0 +1,390 @@
+"""Video in, overlay video (and masks, and a JSON summary) out, in a pipeline of threads.
+
+decode | preprocess | model | upsample | overlay + encode run at once, joined by queues of
+``QUEUE_DEPTH`` frames, so memory is bounded whatever the video's length or resolution and the
+end-to-end rate approaches the slowest stage's (the model's, on a small CPU). numpy, Pillow,
+PyAV and the runtimes release the GIL in their heavy loops, so the threads do overlap.
+
+The overlay has the input's frame count and rate (with ``--every N``, every Nth frame at 1/N of
+the rate: same duration). Ctrl-C, or a decoding error, stops the reader; the frames already done
+are encoded and the container is closed, so the file plays.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image
+
+from segcompress_edge.draw import Painter, mask_png_bytes
+from segcompress_edge.errors import EdgeError
+from segcompress_edge.prepost import resize_argmax
+from segcompress_edge.progress import Progress
+from segcompress_edge.runtime import EdgeModel
+
+__all__ = ["STAGES", "VideoOptions", "open_video", "run_video", "video_outputs"]
+
+QUEUE_DEPTH = 4
+STAGES = ("decode", "resize", "model", "upsample", "overlay", "encode")
+_DONE = object()
+
+
+@dataclass
+class VideoOptions:
+    """What to write and how much of the video to read."""
+
+    every: int = 1
+    max_frames: int | None = None
+    masks: str | None = None  # None, "png" or "npz"
+    codec: str = "libx264"
+    alpha: float = 0.5
+    progress: bool = True
+
+
+@dataclass
+class _Stats:
+    stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    model_ms: list[float] = field(default_factory=list)
+    shares: list[np.ndarray] = field(default_factory=list)
+    size_changes: list[dict[str, Any]] = field(default_factory=list)
+    first_mask_s: float | None = None
+
+
+def video_outputs(input_path: Path, out: Path, options: VideoOptions) -> dict[str, Path]:
+    """The files a run on ``input_path`` writes under ``out``."""
+    stem = input_path.stem
+    paths = {"overlay": out / f"{stem}.overlay.mp4", "summary": out / f"{stem}.summary.json"}
+    if options.masks == "png":
+        paths["masks"] = out / f"{stem}.masks"
+    elif options.masks == "npz":
+        paths["masks"] = out / f"{stem}.masks.npz"
+    return paths
+
+
+def open_video(path: Path) -> Any:
+    """``av.open(path)`` with its first video stream checked, or a one-line EdgeError."""
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise EdgeError(
+            f"{path}: cannot read this video ({_reason(exc)}); the file is corrupt, truncated "
+            "or not a video"
+        ) from exc
+    if not container.streams.video:
+        container.close()
+        raise EdgeError(f"{path}: has no video stream; pass a video (mp4, mkv, avi...)")
+    return container
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+
+
+class _Pipeline:
+    """Worker threads joined by bounded queues; the first error stops them all."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.threads: list[threading.Thread] = []
+
+    def put(self, q: queue.Queue, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue) -> Any:
+        while True:
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop.is_set():
+                    return _DONE
+
+    def stage(self, name: str, source: queue.Queue, sink: queue.Queue, fn: Callable) -> None:
+        def loop() -> None:
+            try:
+                while (item := self.get(source)) is not _DONE:
+                    if not self.put(sink, fn(item)):
+                        return
+            except BaseException as exc:  # handed to the main thread, which reports it
+                self.fail(exc)
+            finally:
+                self.put(sink, _DONE) if not self.stop.is_set() else None
+
+        self.spawn(name, loop)
+
+    def spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self.stop.set()
+
+    def join(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def _frames(container: Any, path: Path, options: VideoOptions) -> Iterator[tuple[int, Any]]:
+    """(index, frame) of the frames to process; a decoding error names the frame it hit."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    kept = index = 0
+    try:
+        for index, frame in enumerate(container.decode(stream)):
+            if options.max_frames is not None and kept >= options.max_frames:
+                return
+            if index % options.every == 0:
+                kept += 1
+                yield index, frame
+    except av.FFmpegError as exc:
+        raise EdgeError(
+            f"{path}: corrupt or truncated video at frame {index + 1} ({_reason(exc)}); the "
+            "frames before it were written"
+        ) from exc
+
+
+class _Writer:
+    """Overlay video, optional masks; opened on the first frame (its size sets the video's)."""
+
+    def __init__(self, paths: dict[str, Path], model: EdgeModel, rate: Fraction, opts) -> None:
+        self.paths = paths
+        self.classes = model.info.classes
+        self.rate = rate
+        self.options: VideoOptions = opts
+        self.painter = Painter(self.classes, opts.alpha)
+        self.container: Any = None
+        self.stream: Any = None
+        self.size: tuple[int, int] | None = None  # (W, H) of the overlay video
+        self.count = 0
+        self.zip: zipfile.ZipFile | None = None
+        if opts.masks == "png":
+            paths["masks"].mkdir(parents=True, exist_ok=True)
+        elif opts.masks == "npz":
+            self.zip = zipfile.ZipFile(paths["masks"], "w", zipfile.ZIP_DEFLATED, compresslevel=1)
+
+    def _open(self, width: int, height: int) -> None:
+        self.size = (width - width % 2, height - height % 2)  # yuv420p needs even sides
+        self.container = av.open(str(self.paths["overlay"]), "w")
+        self.stream = self.container.add_stream(self.options.codec, rate=self.rate)
+        self.stream.width, self.stream.height = self.size
+        self.stream.pix_fmt = "yuv420p"
+        if self.options.codec == "libx264":
+            self.stream.options = {"preset": "veryfast", "crf": "23"}
+        self.stream.codec_context.time_base = Fraction(1) / self.rate
+
+    def draw(self, frame: np.ndarray, ids: np.ndarray, shares: np.ndarray) -> Image.Image:
+        image = self.painter.overlay(frame, ids, shares)
+        if self.size is None:
+            self._open(image.width, image.height)
+        assert self.size is not None
+        if image.size != self.size:
+            crop = (0, 0, *self.size)
+            same = (image.width - image.width % 2, image.height - image.height % 2) == self.size
+            image = image.crop(crop) if same else image.resize(self.size, Image.BILINEAR)
+        return image
+
+    def encode(self, image: Image.Image, ids: np.ndarray, index: int) -> None:
+        frame = av.VideoFrame.from_image(image)
+        frame.pts = self.count
+        self.container.mux(self.stream.encode(frame))
+        self.count += 1
+        if self.options.masks == "png":
+            (self.paths["masks"] / f"frame_{index:06d}.png").write_bytes(
+                mask_png_bytes(ids, self.classes)
+            )
+        elif self.zip is not None:
+            with self.zip.open(f"frame_{index:06d}.npy", "w") as fh:
+                np.lib.format.write_array(fh, np.ascontiguousarray(ids))
+
+    def close(self) -> None:
+        """Flush the encoder and close the files: what was written stays playable."""
+        if self.container is not None:
+            self.container.mux(self.stream.encode(None))
+            self.container.close()
+        if self.zip is not None:
+            self.zip.close()
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
+def _share_series(shares: list[np.ndarray], rate: Fraction, names: tuple[str, ...]) -> dict:
+    """Per-class pixel share averaged over one-second windows of the output video."""
+    per_window = max(1, round(float(rate)))
+    rows = [
+        [round(float(v), 4) for v in np.mean(shares[i : i + per_window], axis=0)]
+        for i in range(0, len(shares), per_window)
+    ]
+    return {"window_s": per_window / float(rate), "classes": list(names), "share": rows}
+
+
+def _expected(stream: Any, options: VideoOptions) -> int | None:
+    total = int(stream.frames or 0)
+    if total <= 0:
+        return options.max_frames
+    kept = -(-total // options.every)
+    return min(kept, options.max_frames) if options.max_frames is not None else kept
+
+
+def run_video(
+    model: EdgeModel, path: Path, paths: dict[str, Path], options: VideoOptions
+) -> dict[str, Any]:
+    """Process ``path`` into ``paths`` (see :func:`video_outputs`); returns the summary also
+    written to ``paths["summary"]``. Raises EdgeError for a bad video and KeyboardInterrupt
+    after closing the files when interrupted."""
+    launched = time.perf_counter()
+    container = open_video(path)
+    stream = container.streams.video[0]
+    in_rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
+    rate = in_rate / options.every
+    stats = _Stats()
+    pipe = _Pipeline()
+    queues = [queue.Queue(QUEUE_DEPTH) for _ in range(4)]
+
+    def decode() -> None:
+        shape: tuple[int, ...] | None = None
+        try:
+            frames = _frames(container, path, options)
+            while True:
+                t0 = time.perf_counter()
+                item = next(frames, None)
+                if item is None:
+                    break
+                index, frame = item
+                rgb = frame.to_ndarray(format="rgb24")
+                stats.stage_s["decode"] += time.perf_counter() - t0
+                if shape is not None and rgb.shape != shape:
+                    change = {"frame": index, "from": list(shape[:2]), "to": list(rgb.shape[:2])}
+                    stats.size_changes.append(change)
+                shape = rgb.shape
+                if not pipe.put(queues[0], (index, rgb)):
+                    return
+        except BaseException as exc:
+            pipe.fail(exc)
+        finally:
+            pipe.put(queues[0], _DONE) if not pipe.stop.is_set() else None
+
+    def timed(name: str, fn: Callable) -> Callable:
+        def run(item: tuple) -> tuple:
+            t0 = time.perf_counter()
+            out = fn(item)
+            elapsed = time.perf_counter() - t0
+            stats.stage_s[name] += elapsed
+            if name == "model":
+                stats.model_ms.append(elapsed * 1e3)
+            return out
+
+        return run
+
+    def upsample(item: tuple) -> tuple:
+        index, rgb, logits = item
+        ids = resize_argmax(logits[0], rgb.shape[:2])
+        if stats.first_mask_s is None:
+            stats.first_mask_s = time.perf_counter() - launched
+        counts = np.bincount(ids.ravel(), minlength=256)[: model.info.classes.num_classes]
+        return index, rgb, ids, counts / ids.size
+
+    def resize(item: tuple) -> tuple:
+        return (*item, model.preprocess(item[1]))
+
+    def infer(item: tuple) -> tuple:
+        return (*item[:2], model.logits(item[2]))
+
+    pipe.spawn("decode", decode)
+    pipe.stage("resize", queues[0], queues[1], timed("resize", resize))
+    pipe.stage("model", queues[1], queues[2], timed("model", infer))
+    pipe.stage("upsample", queues[2], queues[3], timed("upsample", upsample))
+    writer = _Writer(paths, model, rate, options)
+    bar = Progress(_expected(stream, options), path.name, enabled=options.progress)
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        while (item := pipe.get(queues[3])) is not _DONE:
+            index, rgb, ids, shares = item
+            t0 = time.perf_counter()
+            image = writer.draw(rgb, ids, shares)
+            t1 = time.perf_counter()
+            writer.encode(image, ids, index)
+            stats.stage_s["overlay"] += t1 - t0
+            stats.stage_s["encode"] += time.perf_counter() - t1
+            stats.shares.append(shares)
+            bar.update(writer.count)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        pipe.join()
+        t0 = time.perf_counter()
+        writer.close()
+        stats.stage_s["encode"] += time.perf_counter() - t0
+        container.close()
+        bar.close()
+    wall = time.perf_counter() - started
+    summary = _summary(model, path, paths, stats, writer.count, wall, rate)
+    summary["complete"] = not interrupted and pipe.error is None
+    paths["summary"].write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    if interrupted:
+        raise KeyboardInterrupt
+    if pipe.error is not None:
+        raise pipe.error
+    return summary
+
+
+def _summary(
+    model: EdgeModel,
+    path: Path,
+    paths: dict[str, Path],
+    stats: _Stats,
+    frames: int,
+    wall: float,
+    rate: Fraction,
+) -> dict[str, Any]:
+    info = model.info
+    stage_ms = {k: round(v * 1e3 / max(1, frames), 3) for k, v in stats.stage_s.items()}
+    model_fps = round(1e3 / float(np.mean(stats.model_ms)), 2) if stats.model_ms else None
+    return {
+        "input": str(path),
+        "model": str(model.path),
+        "runtime": model.runtime,
+        "int8": info.int8,
+        "input_size": list(info.input_size),
+        "frames": frames,
+        "fps_out": float(rate),
+        "model_ms_p50": _percentile(stats.model_ms, 50),
+        "model_ms_p90": _percentile(stats.model_ms, 90),
+        "model_only_fps": model_fps,
+        "end_to_end_fps": round(frames / wall, 2) if wall > 0 else None,
+        "wall_s": round(wall, 3),
+        "first_mask_s": None if stats.first_mask_s is None else round(stats.first_mask_s, 3),
+        "stage_ms_per_frame": stage_ms,
+        "size_changes": stats.size_changes,
+        "class_share": {
+            n: round(float(v), 4)
+            for n, v in zip(info.classes.names, np.mean(stats.shares, axis=0), strict=True)
+        }
+        if stats.shares
+        else {},
+        "class_share_over_time": _share_series(stats.shares, rate, info.classes.names),
+        "outputs": {k: str(v) for k, v in paths.items()},
+    }
