@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH_PINS) || $(BIN)/pip install --quiet torch torchvision
-	$(BIN)/pip install --quiet -e ".[onnx,dev]" -e ./edge
+	$(BIN)/pip install --quiet -e ".[onnx,pretrained,dev]" -e ./edge
 	touch $(STAMP)
 
 demo: $(STAMP)

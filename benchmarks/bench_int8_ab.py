@@ -45,6 +45,7 @@ from segcompress.deploy.op_profile import op_category, profile_onnxruntime
 from segcompress.deploy.quantize import quantize_onnx
 from segcompress.deploy.runtime import load_predictor
 from segcompress.deploy.samples import smooth_images
+from segcompress.errors import DataError
 from segcompress.models import baselines, blocks, int8_student, msunet
 from segcompress.models.profile import time_calls
 from segcompress.models.registry import create_model
@@ -127,6 +128,23 @@ def build_files(
         files[QOPERATOR] = work / "int8-qoperator.onnx"
         quantize_qoperator(files["FP32"], files[QOPERATOR], images)
     return files
+
+
+def refuse_unrunnable(
+    predictors: dict[tuple[str, str, str], Any], x: torch.Tensor
+) -> dict[str, str]:
+    """Drop the candidates a runtime cannot run, with the runtime's reason (NNCF quantizes the
+    input of EfficientNet-Lite's depthwise convolutions per channel, which OpenVINO runs and
+    ONNX Runtime's QLinearConv refuses)."""
+    failed = {}
+    for key, predictor in list(predictors.items()):
+        try:
+            predictor(x)
+        except DataError as exc:
+            failed[" | ".join(key)] = str(exc).split("(", 1)[-1][:300]
+            del predictors[key]
+            print(f"cannot run {' | '.join(key)}: {failed[' | '.join(key)][:160]}")
+    return failed
 
 
 # A runtime label: OpenVINO running the logits' final resize itself, as before
@@ -222,6 +240,7 @@ def main() -> None:
             for runtime in runtimes
             if not (label == QOPERATOR and runtime != "onnxruntime")  # com.microsoft QLinear ops
         }
+        unrunnable = refuse_unrunnable(predictors, x)
         rounds: list[dict[str, float]] = []
         for _ in range(args.rounds):
             rounds.append(
@@ -267,6 +286,7 @@ def main() -> None:
         "machine": {**started, "load_average_after": machine_info()["load_average"]},
         "rows": rows,
         "per_round_p50_ms": rounds,
+        "unrunnable": unrunnable,
         "profiles": profiles,
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,7 @@ from segcompress.engine.outdir import check_free_space
 from segcompress.engine.schedule import LRSchedule
 from segcompress.errors import DataError, UsageError
 from segcompress.metrics import compute_scores
+from segcompress.models.encoders import PretrainedEncoder
 
 __all__ = [
     "DataInfo",
@@ -153,14 +154,24 @@ def _to_device(target: Tensor | tuple[Tensor, ...], device: torch.device) -> Any
     return target.to(device, non_blocking=True)
 
 
-def build_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW (or SGD with Nesterov momentum); no weight decay on biases and norm weights."""
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    groups = [
-        {"params": decay, "weight_decay": cfg.optim.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def build_optimizer(
+    params: list[nn.Parameter], cfg: TrainConfig, encoder: frozenset[int] = frozenset()
+) -> torch.optim.Optimizer:
+    """AdamW (or SGD with Nesterov momentum); no weight decay on biases and norm weights.
+
+    ``encoder``: ids of pretrained encoder parameters, which learn at ``optim.encoder_lr_mult``
+    times the rate (fine-tuning moves ImageNet features less than a new decoder)."""
+    groups = []
+    for part, lr in ((False, cfg.optim.lr), (True, cfg.optim.lr * cfg.optim.encoder_lr_mult)):
+        mine = [p for p in params if (id(p) in encoder) == part]
+        if part and not mine:
+            continue  # models without a pretrained encoder keep their two groups
+        groups += [
+            {"params": [p for p in mine if p.ndim > 1], "weight_decay": cfg.optim.weight_decay},
+            {"params": [p for p in mine if p.ndim <= 1], "weight_decay": 0.0},
+        ]
+        for group in groups[-2:]:
+            group["lr"] = lr
     if cfg.optim.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=cfg.optim.lr)
@@ -222,7 +233,13 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.objective = objective.to(device, memory_format=self.memory_format)
         params = [p for p in self.objective.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(params, cfg)
+        encoder = frozenset(
+            id(p)
+            for m in self.objective.modules()
+            if isinstance(m, PretrainedEncoder)
+            for p in m.parameters()
+        )
+        self.optimizer = build_optimizer(params, cfg, encoder)
         steps_per_epoch = len(train_loader)
         self.schedule = LRSchedule(
             self.optimizer,

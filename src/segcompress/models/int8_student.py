@@ -26,6 +26,11 @@ layout changes. This student keeps only operators that run in INT8 end to end:
   checkpoint saved before the argument existed was trained with ``"nearest"`` and loads so.
 
 Features: ``enc1..enc5`` and ``dec1..dec4`` (strides 2..32), for feature distillation.
+
+``student_lite`` puts the same decoder on an ImageNet EfficientNet-Lite encoder
+(:mod:`segcompress.models.encoders`): its five maps replace the strided-convolution encoder, and
+each skip is projected by a 1x1 convolution to the decoder's width at that level
+(``decoder_widths``) when the two differ.
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ from torch import nn
 from segcompress.errors import UsageError
 from segcompress.models.base import SegmentationModel, check_positive
 from segcompress.models.blocks import UPSAMPLE_MODES, ConvBNAct, MultiKernelBlock, resize
+from segcompress.models.encoders import PretrainedEncoder, create_encoder
 from segcompress.models.msunet import MAX_DEPTH, MIN_DEPTH
 from segcompress.models.registry import register_model
 from segcompress.models.student import scale_widths
 
-__all__ = ["AdditiveUNet", "student_q"]
+__all__ = ["AdditiveUNet", "student_lite", "student_q"]
 
 
 class AdditiveUNet(SegmentationModel):
@@ -60,7 +66,13 @@ class AdditiveUNet(SegmentationModel):
         *,
         upsample: str,
         decoder_upsample: str,
+        encoder: PretrainedEncoder | None = None,
+        decoder_widths: Sequence[int] | None = None,
     ) -> None:
+        """``widths``: the encoder's, per level (an ``encoder``'s own channels when given);
+        ``decoder_widths``: the decoder's at levels 1..depth-1 (default: the encoder's)."""
+        if encoder is not None:
+            widths = encoder.channels
         depth = len(widths)
         if not MIN_DEPTH <= depth <= MAX_DEPTH:
             raise UsageError(f"depth must be between {MIN_DEPTH} and {MAX_DEPTH}, got {depth}")
@@ -69,36 +81,53 @@ class AdditiveUNet(SegmentationModel):
         for arg, mode in (("upsample", upsample), ("decoder_upsample", decoder_upsample)):
             if mode not in UPSAMPLE_MODES:
                 raise UsageError(f"{arg} must be one of {', '.join(UPSAMPLE_MODES)}, got {mode!r}")
+        dec_widths = list(decoder_widths or widths[:-1])
+        if len(dec_widths) != depth - 1:
+            raise UsageError(f"decoder_widths needs {depth - 1} widths, got {len(dec_widths)}")
+        for i, w in enumerate(dec_widths):
+            check_positive(f"decoder width of level {i + 1}", w)
         super().__init__(num_classes, size_divisor=2**depth)
         self.depth = depth
         self.upsample = upsample
         self.decoder_upsample = decoder_upsample
+        self.encoder = encoder
         in_ch = 3
-        for lvl, width in enumerate(widths, start=1):
+        for lvl, width in enumerate(widths if encoder is None else [], start=1):
             down = ConvBNAct(in_ch, width, 3, stride=2)
             setattr(self, f"enc{lvl}", nn.Sequential(down, MultiKernelBlock(width, width)))
             in_ch = width
+        # What each decoder level receives from below: the bottleneck, then a decoder output.
+        below = [*dec_widths[1:], widths[-1]]
         for lvl in range(depth - 1, 0, -1):
-            setattr(self, f"lat{lvl}", ConvBNAct(widths[lvl], widths[lvl - 1], 1, act=False))
-            setattr(self, f"dec{lvl}", MultiKernelBlock(widths[lvl - 1], widths[lvl - 1]))
-        self.head = nn.Conv2d(widths[0], num_classes, 1)
+            width = dec_widths[lvl - 1]
+            setattr(self, f"lat{lvl}", ConvBNAct(below[lvl - 1], width, 1, act=False))
+            if widths[lvl - 1] != width:
+                setattr(self, f"skip{lvl}", ConvBNAct(widths[lvl - 1], width, 1, act=False))
+            setattr(self, f"dec{lvl}", MultiKernelBlock(width, width))
+        self.head = nn.Conv2d(dec_widths[0], num_classes, 1)
         self.feature_info = [
             {"name": f"enc{lvl}", "channels": widths[lvl - 1], "stride": 2**lvl}
             for lvl in range(1, depth + 1)
         ] + [
-            {"name": f"dec{lvl}", "channels": widths[lvl - 1], "stride": 2**lvl}
+            {"name": f"dec{lvl}", "channels": dec_widths[lvl - 1], "stride": 2**lvl}
             for lvl in range(1, depth)
         ]
 
     def forward_features(self, x: torch.Tensor, with_aux: bool) -> dict[str, torch.Tensor]:
         feats: dict[str, torch.Tensor] = {}
-        enc: dict[int, torch.Tensor] = {}
-        y = x
-        for lvl in range(1, self.depth + 1):
-            y = enc[lvl] = feats[f"enc{lvl}"] = getattr(self, f"enc{lvl}")(y)
+        if self.encoder is not None:
+            enc = dict(enumerate(self.encoder(x), start=1))
+        else:
+            enc, y = {}, x
+            for lvl in range(1, self.depth + 1):
+                y = enc[lvl] = getattr(self, f"enc{lvl}")(y)
+        feats.update({f"enc{lvl}": enc[lvl] for lvl in enc})
+        y = enc[self.depth]
         for lvl in range(self.depth - 1, 0, -1):
             up = resize(getattr(self, f"lat{lvl}")(y), enc[lvl], self.decoder_upsample)
-            y = feats[f"dec{lvl}"] = getattr(self, f"dec{lvl}")(torch.relu(up + enc[lvl]))
+            skip = getattr(self, f"skip{lvl}", None)
+            lateral = enc[lvl] if skip is None else skip(enc[lvl])
+            y = feats[f"dec{lvl}"] = getattr(self, f"dec{lvl}")(torch.relu(up + lateral))
         feats["logits"] = resize(self.head(y), x, self.upsample)
         return feats
 
@@ -122,3 +151,24 @@ def student_q(
     INT8 graph, 8-bit nearest resizes (BENCHMARKS.md, "A bilinear decoder")."""
     widths = scale_widths([16, 32, 64, 96, 128], width_mult, Q_CHANNEL_MULTIPLE)
     return AdditiveUNet(num_classes, widths, upsample=upsample, decoder_upsample=decoder_upsample)
+
+
+@register_model()
+def student_lite(
+    num_classes: int,
+    encoder: str = "efficientnet_lite0",
+    decoder_widths: list[int] | tuple[int, ...] = (32, 48, 64, 96),
+    upsample: str = "bilinear",
+    decoder_upsample: str = "bilinear",
+    encoder_padding: str = "same",
+) -> AdditiveUNet:
+    """``student_q``'s INT8-shaped additive decoder on an EfficientNet-Lite encoder; start it
+    from ImageNet with ``create_model(..., pretrained=True)`` (``--pretrained``)."""
+    return AdditiveUNet(
+        num_classes,
+        [],
+        upsample=upsample,
+        decoder_upsample=decoder_upsample,
+        encoder=create_encoder(encoder, encoder_padding),
+        decoder_widths=list(decoder_widths),
+    )

