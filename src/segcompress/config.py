@@ -33,6 +33,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "recipe_changes",
     "save_config",
     "validate_config",
 ]
@@ -334,6 +335,46 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], source: str) ->
             node = node.setdefault(part, {})
         node[leaf] = value
     return config_from_dict(_merge(config_to_dict(cfg), nested), source)
+
+
+# Keys a resumed run may change: how long, where and how fast it runs, not what it trains.
+# The teacher's path may move; its content is compared on resume (SHA-256) instead.
+RESUME_FREE_KEYS = frozenset(
+    {
+        "out",
+        "threads",
+        "epochs",
+        "eval_every",
+        "patience",
+        "device",
+        "progress",
+        "samples",
+        "data.workers",
+        "distill.teacher",
+        "distill.ensemble",
+    }
+)
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def recipe_changes(saved: TrainConfig, new: TrainConfig) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, new value) for every key that changes what a resumed run trains:
+    everything but :data:`RESUME_FREE_KEYS` (a key one side lacks has the value None)."""
+    before, after = _flat(config_to_dict(saved)), _flat(config_to_dict(new))
+    return [
+        (key, before.get(key), after.get(key))
+        for key in sorted(before.keys() | after.keys())
+        if key not in RESUME_FREE_KEYS and before.get(key) != after.get(key)
+    ]
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:

@@ -35,7 +35,17 @@ from segcompress.errors import UsageError
 __all__ = ["register"]
 
 # Flags that steer the command rather than set a config value.
-_COMMAND_DESTS = {"command", "func", "debug", "config", "resume", "overwrite", "model_arg", "loss"}
+_COMMAND_DESTS = {
+    "command",
+    "func",
+    "debug",
+    "config",
+    "resume",
+    "resume_with_changes",
+    "overwrite",
+    "model_arg",
+    "loss",
+}
 
 
 def _positive_float(text: str) -> float:
@@ -100,6 +110,13 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         "--out", dest="out", metavar="DIR", help="run folder (checkpoints, logs, pictures)"
     )
     run.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    run.add_argument(
+        "--resume-with-changes",
+        dest="resume_with_changes",
+        action="store_true",
+        help="--resume, allowing flags that change what is trained (e.g. --kd, --lr); the "
+        "change is recorded in the run's config_history.jsonl",
+    )
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     run.add_argument("--epochs", dest="epochs", type=positive_int)
     run.add_argument("--batch", "--batch-size", "--batch_size", dest="batch", type=positive_int)
@@ -320,7 +337,7 @@ def _resolve_config(args: argparse.Namespace, mode: str) -> tuple[Any, dict[str,
         return cfg
 
     cfg = layer(base)
-    if getattr(args, "resume", False):
+    if getattr(args, "resume", False) or getattr(args, "resume_with_changes", False):
         saved, state = resume_config(Path(cfg.out))
         cfg = layer(saved)
     # Flags are range-checked by argparse, so a value out of range came from a file.
@@ -338,7 +355,12 @@ def _train(args: argparse.Namespace, mode: str) -> int:
 
     cfg, state = _resolve_config(args, mode)
     try:
-        row = train_run(cfg, resume_state=state, overwrite=getattr(args, "overwrite", False))
+        row = train_run(
+            cfg,
+            resume_state=state,
+            overwrite=getattr(args, "overwrite", False),
+            allow_changes=getattr(args, "resume_with_changes", False),
+        )
     except RunInterrupted as exc:  # Ctrl-C / SIGTERM: a clean stop, not an error
         print(f"segcompress: {exc}", file=sys.stderr)
         return exc.exit_code

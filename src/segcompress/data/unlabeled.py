@@ -81,6 +81,7 @@ class UnlabeledDataset(Dataset):
         self.classes = classes
         self.size = size
         self.skip_bad = skip_bad
+        self.bad: dict[str, str] = {}  # key -> why, for frames skip_bad passed over
         self.transform = build_transform(size, train, augment, classes.ignore_index)
 
     def __len__(self) -> int:
@@ -92,16 +93,19 @@ class UnlabeledDataset(Dataset):
         return resize_pair(image, blank, self.size)
 
     def load_good(self, index: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """(index read, image, zeros); with ``skip_bad`` an unreadable frame is replaced by the
-        next readable one."""
+        """(index read, image, zeros); with ``skip_bad`` an unreadable frame is recorded in
+        ``bad`` and replaced by the next readable one. The cache build records them, and
+        training leaves them out (``engine.teacher_targets``), so they are counted and named,
+        never silently trained in another frame's place."""
         for attempt in range(len(self)):
             i = (index + attempt) % len(self)
             try:
                 return (i, *self.load(i))
-            except DataError:
+            except DataError as exc:
                 if not self.skip_bad:
                     raise
-        raise DataError("every unlabelled frame failed to load")
+                self.bad[self.pairs[i].key] = str(exc)
+        raise DataError("every unlabelled frame failed to load; check the --unlabeled folders")
 
     def __getitem__(self, index: int):
         from segcompress.data.dataset import to_tensors

@@ -8,6 +8,7 @@ alone prepares the output folder and writes files.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 from pathlib import Path
@@ -19,6 +20,7 @@ from segcompress.config import (
     KD_TERMS,
     TrainConfig,
     config_from_dict,
+    recipe_changes,
     save_config,
     validate_config,
 )
@@ -59,12 +61,13 @@ from segcompress.engine.trainer import (
     seed_everything,
 )
 from segcompress.errors import DataError, UsageError
-from segcompress.fileio import describe_os_error, file_sha256
+from segcompress.fileio import atomic_write_bytes, describe_os_error, file_sha256
 from segcompress.models.ensemble import TeacherEnsemble
 from segcompress.models.fuse import fuse
 
 __all__ = [
     "RUN_FILES",
+    "check_resumed_recipe",
     "clear_run_files",
     "data_spec",
     "prepare_out_dir",
@@ -82,7 +85,9 @@ RUN_FILES = (
     "curves.png",
     "confusion.png",
     "samples.png",
+    "config_history.jsonl",
 )
+HISTORY = "config_history.jsonl"  # what --resume-with-changes changed, one line per resume
 
 
 def prepare_out_dir(
@@ -139,14 +144,54 @@ def resume_config(out: Path) -> tuple[TrainConfig, dict[str, Any]]:
             f"--resume: {path} not found; start a new run without --resume "
             "(with --overwrite if the folder holds an unfinished run)"
         )
+    state = load_checkpoint(path)
+    return _saved_config(state, path), state
+
+
+def _saved_config(state: dict[str, Any], path: Path) -> TrainConfig:
+    """The run's config as its checkpoint saved it, with the model's arguments as built."""
     from segcompress.models.registry import saved_model_args
 
-    state = load_checkpoint(path)
     cfg = config_from_dict(state["config"], str(path))
     # The model as it was built, not as today's defaults would build it from the saved config.
     saved = saved_model_args(state["model_name"], state["model_args"])
     cfg.model.args = {k: v for k, v in saved.items() if k != "num_classes"}
-    return cfg, state
+    return cfg
+
+
+def _shown_value(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (list, dict, str)) else str(value)
+
+
+def check_resumed_recipe(
+    cfg: TrainConfig, state: dict[str, Any], allow: bool
+) -> list[tuple[str, Any, Any]]:
+    """Refuse a resume that would change what is trained (a UsageError naming the key and
+    both values) unless ``allow`` (``--resume-with-changes``); returns the changes allowed.
+
+    Epochs, threads and the output options may change (``config.RESUME_FREE_KEYS``): one run
+    whose epochs were trained with different recipes is not what its config.yaml would say.
+    """
+    path = Path(cfg.out) / "last.pt"
+    changes = recipe_changes(_saved_config(state, path), cfg)
+    if changes and not allow:
+        key, old, new = changes[0]
+        more = f" (and {len(changes) - 1} more: {', '.join(c[0] for c in changes[1:])})"
+        raise UsageError(
+            f"--resume: {key} was {_shown_value(old)} in {path}, now {_shown_value(new)}"
+            f"{more if len(changes) > 1 else ''}; resume with the run's own value, pass "
+            f"--resume-with-changes to go on with the change (recorded in {HISTORY}), or "
+            "start a new run (another --out, or --overwrite)"
+        )
+    return changes
+
+
+def _record_changes(out: Path, epoch: int, changes: list[tuple[str, Any, Any]]) -> None:
+    """Append what a --resume-with-changes changed, and after which epoch, to the history."""
+    path = out / HISTORY
+    before = path.read_bytes() if path.is_file() else b""
+    row = {"after_epoch": epoch, "changes": {k: {"from": a, "to": b} for k, a, b in changes}}
+    atomic_write_bytes(path, before + (json.dumps(row) + "\n").encode(), "config history")
 
 
 def _class_weights(cfg: TrainConfig, spec: DataSpec) -> torch.Tensor | None:
@@ -239,18 +284,14 @@ def _with_teacher_targets(
 ) -> CachedTeacherDataset:
     """The training frames (split, then unlabelled frames) paired with the teacher's cached
     targets (see teacher_targets). Rank 0 builds the cache while the other ranks wait, then
-    every rank maps the same file. The teacher sees the frames at ``distill.teacher_size``."""
+    every rank maps the same file. The teacher sees the frames at ``distill.teacher_size``.
+    Unlabelled frames that ``--skip-bad`` passed over while the cache was built (recorded in
+    it) are left out of training, counted and named."""
     d, kd = cfg.data, cfg.distill
     seen = tuple(kd.teacher_size or d.img_size)
     clean_split = load_split(spec, d.train_split, img_size=seen, train=False, skip_bad=d.skip_bad)
     classes = train_set.classes
     clean = TrainingFrames(clean_split, _unlabelled(cfg, classes, train=False, size=seen))
-    frames = TrainingFrames(train_set, _unlabelled(cfg, classes, train=True))
-    if info.is_main and d.unlabeled:
-        print(
-            f"distill: {len(train_set)} labelled and {len(frames) - len(train_set)} unlabelled "
-            f"training frames ({', '.join(d.unlabeled)})"
-        )
     # BatchNorm folded into the convolutions: the same logits up to rounding, computed faster.
     teacher = fuse(objective.teacher).to(device, memory_format=torch.channels_last)
     options = TargetOptions(tuple(kd.tta_scales), kd.tta_flip, kd.target_stride)
@@ -270,7 +311,26 @@ def _with_teacher_targets(
         targets = teacher_targets(files, teacher, clean, options, build=False, **common)
     if targets is None:
         raise DataError("teacher targets: rank 0 built none; check its log for the error")
+    unlabelled = _unlabelled(cfg, classes, train=True)
+    if unlabelled is not None:
+        unlabelled.pairs = [p for p in unlabelled.pairs if p.key not in targets.bad]
+    frames = TrainingFrames(train_set, unlabelled)
+    if info.is_main and d.unlabeled:
+        _report_unlabelled(len(train_set), len(frames) - len(train_set), targets.bad, d.unlabeled)
     return CachedTeacherDataset(frames, targets)
+
+
+def _report_unlabelled(labelled: int, used: int, bad: dict[str, str], folders: list[str]) -> None:
+    """The frames a distillation uses; with ``--skip-bad``, how many it left out and which."""
+    left = f"; {len(bad)} unreadable left out by --skip-bad" if bad else ""
+    print(
+        f"distill: {labelled} labelled and {used} unlabelled training frames "
+        f"({', '.join(folders)}{left})"
+    )
+    if bad:
+        shown = "; ".join(list(bad.values())[:3]) + ("; ..." if len(bad) > 3 else "")
+        noun = "frame" if len(bad) == 1 else "frames"
+        print(f"--skip-bad: left out {len(bad)} unreadable unlabelled {noun}: {shown}")
 
 
 def _teacher_size_notice(cfg: TrainConfig) -> str | None:
@@ -322,8 +382,11 @@ def train_run(
     *,
     resume_state: dict[str, Any] | None = None,
     overwrite: bool = False,
+    allow_changes: bool = False,
 ) -> dict[str, Any]:
-    """Train (or distil when ``cfg.distill.teacher`` is set); returns the last epoch's log row."""
+    """Train (or distil when ``cfg.distill.teacher`` is set); returns the last epoch's log row.
+
+    ``allow_changes``: a resume may change what is trained (``--resume-with-changes``)."""
     validate_config(cfg)
     out = Path(cfg.out)
     device = resolve_device(cfg.device, DistInfo(local_rank=int(os.environ.get("LOCAL_RANK", 0))))
@@ -331,6 +394,7 @@ def train_run(
     lock = RunLock(out, enabled=info.is_main)
     try:
         resume = resume_state is not None
+        changes = check_resumed_recipe(cfg, resume_state, allow_changes) if resume_state else []
         # Old files go only once the new run's data and model have loaded (below), so a bad
         # flag or dataset never costs the run that --overwrite would have replaced.
         prepare_out_dir(out, resume=resume, overwrite=overwrite, create=info.is_main, clear=False)
@@ -390,6 +454,8 @@ def train_run(
         )
         if info.is_main:  # only now: a resume that does not fit its checkpoint changes nothing
             save_config(cfg, out / "config.yaml")
+            if changes:
+                _record_changes(out, trainer.epoch, changes)
         with GracefulStop(trainer.request_stop, announce=info.is_main) as stop:
             row = trainer.fit()
         if trainer.stopped_in_epoch is not None:

@@ -21,14 +21,27 @@ before they are cached, so a teacher trained at full resolution teaches a studen
 small, from the detail only it can see. Under DDP
 rank 0 builds the cache and the other ranks wait for it; separate runs building the same cache
 at once take turns through a file lock, so it is built once.
+
+A cache is written with ``write()`` into a preallocated file, never through a memory map, after
+its size is compared with the free space (:mod:`segcompress.data.checked_array`): a full disk is
+one line, and a failed, interrupted (SIGINT, SIGTERM) or killed build leaves no temporary file
+behind (a killed one's is removed by the next build). Its index records the array's shape,
+dtype and a BLAKE2b digest per frame. Opening a cache checks the file's size before mapping it
+and every frame's digest; a damaged cache is moved aside and rebuilt. Every read verifies its
+frame's digest again, so a file damaged during training stops the run in one line instead of
+being trained on. Building saves and restores every random number generator, so a run that
+builds the cache trains exactly as one that reuses it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,11 +55,20 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from segcompress.data.cache import default_cache_dir
+from segcompress.data.checked_array import (
+    ArrayWriter,
+    CacheDamaged,
+    check_size,
+    move_aside,
+    row_digest,
+)
 from segcompress.data.dataset import SegmentationDataset, to_tensors
 from segcompress.data.unlabeled import UnlabeledDataset
+from segcompress.engine.checkpoint import capture_rng_state, restore_rng_state
 from segcompress.engine.evaluate import autocast
+from segcompress.engine.signals import RunInterrupted
 from segcompress.errors import DataError
-from segcompress.fileio import atomic_write_bytes, file_sha256, replace_atomic
+from segcompress.fileio import atomic_write_bytes, file_sha256
 
 __all__ = [
     "TARGETS_VERSION",
@@ -61,7 +83,8 @@ __all__ = [
 ]
 
 # Bump when what a cache holds for the same inputs changes (preprocessing, TTA, storage).
-TARGETS_VERSION = 2
+# 3: per-frame checksums and the frames --skip-bad left out, in the index.
+TARGETS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -103,27 +126,64 @@ def teacher_logits(
 
 
 class TeacherTargets:
-    """A built cache: ``len()`` entries of float16 logits, read through a memory map."""
+    """A built cache: ``len()`` entries of float16 logits, read through a memory map.
 
-    def __init__(self, directory: Path) -> None:
+    Opening it checks the index and the file's size (:class:`CacheDamaged` otherwise); every
+    read checks the frame's digest unless ``verify`` is False (for measuring what it costs).
+    """
+
+    def __init__(self, directory: Path, verify: bool = True) -> None:
         self.directory = directory
-        self.index = json.loads((directory / "index.json").read_text())
-        self.keys: list[str] = self.index["keys"]
+        self.path = directory / "logits.npy"
+        try:
+            self.index = json.loads((directory / "index.json").read_text())
+            self.keys: list[str] = self.index["keys"]
+            self.meta: dict[str, Any] = self.index["array"]
+            self.bad: dict[str, str] = self.index["bad"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CacheDamaged(f"{directory / 'index.json'}: unreadable cache index") from exc
+        check_size(self.path, self.meta)
+        self.verify = verify
         self._logits: np.ndarray | None = None
 
     @property
     def logits(self) -> np.ndarray:
         if self._logits is None:  # opened lazily, once per DataLoader worker
-            self._logits = np.load(self.directory / "logits.npy", mmap_mode="r")
+            m = self.meta
+            shape = tuple(m["shape"])
+            self._logits = np.memmap(self.path, m["dtype"], "r", m["offset"], shape)
         return self._logits
 
     def __len__(self) -> int:
         return len(self.keys)
 
+    def row(self, i: int) -> np.ndarray:
+        """Frame ``i``'s stored logits, verified against its digest."""
+        data = np.array(self.logits[i])
+        if self.verify and row_digest(data) != self.meta["checksums"][i]:
+            raise self.damaged(f"frame {i} ({self.keys[i]}) fails its checksum")
+        return data
+
+    def first_damaged(self) -> int | None:
+        """The first frame whose bytes do not match its digest (None: all intact)."""
+        for i, expected in enumerate(self.meta["checksums"]):
+            if row_digest(self.logits[i]) != expected:
+                return i
+        return None
+
+    def damaged(self, what: str) -> CacheDamaged:
+        """The error for a damage found while training: the cache is moved aside first, so
+        that the same command builds it anew."""
+        aside = move_aside(self.directory)
+        return CacheDamaged(
+            f"{self.path}: {what}: the teacher targets are damaged and were not trained on; "
+            f"moved aside to {aside}; run the same command again to rebuild them"
+        )
+
     def __getitem__(self, i: int) -> Tensor:
         # Copy the float16 row out of the map, then widen it in torch: numpy's float16 ->
         # float32 cast is about 7x slower, and it runs for every training sample.
-        return torch.from_numpy(np.array(self.logits[i])).float()
+        return torch.from_numpy(self.row(i)).float()
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_logits": None}  # never pickle the map into workers
@@ -146,33 +206,31 @@ def build_teacher_targets(
     """Run the teacher over ``dataset`` (un-augmented, in training order) into ``directory``.
 
     ``size``: the image size the targets are for (the student's), when the dataset's frames
-    are another (the teacher's). The array is filled through a memory map under a temporary
-    name and renamed when complete; the index is written last, so an interrupted build is never
-    taken for a finished one.
+    are another (the teacher's). The array is written under a temporary name (removed if the
+    build fails) and renamed when complete; the index is written last, so an interrupted build
+    is never taken for a finished one. Frames that ``--skip-bad`` left out while loading
+    (``dataset.bad``) are recorded in the index.
     """
     teacher.eval()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "index.json").unlink(missing_ok=True)
     loader = DataLoader(dataset, batch_size=batch, shuffle=False)
     tmp = directory / f"logits.npy.tmp{os.getpid()}"
-    logits: np.ndarray | None = None
-    row = 0
-    for images, _ in tqdm(loader, desc="teacher targets", leave=False, disable=not progress):
-        h, w = size or images.shape[-2:]
-        stored = (-(-h // options.stride), -(-w // options.stride))
-        with autocast(device, amp_dtype):
-            out = teacher_logits(teacher, images.to(device), options, stored)
-        if logits is None:
-            shape = (len(dataset), out.shape[1], *stored)  # type: ignore[arg-type]
-            logits = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
-        logits[row : row + len(out)] = out.cpu().numpy().astype(np.float16)
-        row += len(out)
-    assert logits is not None
-    logits.flush()
-    shape = list(logits.shape)
-    del logits
-    replace_atomic(tmp, directory / "logits.npy")
-    index = {"key": key, "keys": list(keys), "shape": shape}
+    with contextlib.ExitStack() as stack:
+        writer: ArrayWriter | None = None
+        for images, _ in tqdm(loader, desc="teacher targets", leave=False, disable=not progress):
+            h, w = size or images.shape[-2:]
+            stored = (-(-h // options.stride), -(-w // options.stride))
+            with autocast(device, amp_dtype):
+                out = teacher_logits(teacher, images.to(device), options, stored)
+            if writer is None:  # the size is known: check the free space, preallocate
+                shape = (len(dataset), out.shape[1], *stored)  # type: ignore[arg-type]
+                writer = stack.enter_context(ArrayWriter(tmp, shape, np.float16))
+            writer.append(out.cpu().numpy().astype(np.float16))
+        assert writer is not None
+        meta = writer.finish(directory / "logits.npy")
+    bad = dict(getattr(dataset, "bad", {}))
+    index = {"key": key, "keys": list(keys), "array": meta, "bad": bad}
     atomic_write_bytes(directory / "index.json", json.dumps(index).encode())
     return TeacherTargets(directory)
 
@@ -214,13 +272,15 @@ def teacher_targets(
     batch: int = 16,
     progress: bool = False,
     size: tuple[int, int] | None = None,
+    notify: Callable[[str], None] = print,
 ) -> TeacherTargets | None:
     """The cached targets of ``dataset`` (un-augmented training split), built when missing.
 
     ``teacher_files``: the checkpoint(s) ``teacher`` was loaded from (several for an
     ensemble), whose contents key the cache. ``size``: the student's image size, when the
     teacher sees ``dataset``'s frames at another. ``build=False`` (DDP ranks other than 0)
-    only looks: None when the cache is not there yet.
+    only looks: None when the cache is not there yet. ``notify`` prints the one line that
+    says a damaged cache was moved aside.
     """
     files = [teacher_files] if isinstance(teacher_files, (str, Path)) else list(teacher_files)
     size = tuple(size or dataset.size)  # type: ignore[assignment]
@@ -228,40 +288,82 @@ def teacher_targets(
     key = json.loads(json.dumps(_cache_key(files, dataset, options, str(amp_dtype), size)))
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     directory = (cache_dir or default_cache_dir()) / "teacher-targets" / digest
-    found = _complete(directory, key)
+    found = _complete(directory, key, notify, full=build)
     if found is not None or not build:
         return found
     directory.mkdir(parents=True, exist_ok=True)
-    # Two runs of one teacher starting together (parallel lanes): one builds, the other waits
-    # for it and then reads what it built.
-    with FileLock(directory / ".lock"):
-        found = _complete(directory, key)
-        if found is not None:
-            return found
-        for stale in directory.glob("logits.npy.tmp*"):  # left by a killed build
-            stale.unlink()
-        keys = [p.key for p in dataset.pairs]
-        return build_teacher_targets(
-            directory,
-            teacher,
-            dataset,
-            keys,
-            options,
-            key,
-            device=device,
-            amp_dtype=amp_dtype,
-            batch=batch,
-            progress=progress,
-            size=size,
-        )
+    rng = capture_rng_state()  # building draws random numbers (the loader's seed) ...
+    try:
+        # Two runs of one teacher starting together (parallel lanes): one builds, the other
+        # waits for it and then reads what it built.
+        with _stops_raise(directory), FileLock(directory / ".lock"):
+            found = _complete(directory, key, notify)
+            if found is not None:
+                return found
+            for stale in directory.glob("logits.npy.tmp*"):  # left by a killed build
+                stale.unlink()
+            (directory / "logits.npy").unlink(missing_ok=True)  # no index: not a cache
+            keys = [p.key for p in dataset.pairs]
+            return build_teacher_targets(
+                directory,
+                teacher,
+                dataset,
+                keys,
+                options,
+                key,
+                device=device,
+                amp_dtype=amp_dtype,
+                batch=batch,
+                progress=progress,
+                size=size,
+            )
+    finally:
+        restore_rng_state(rng)  # ... which the training run that reuses the cache would not
 
 
-def _complete(directory: Path, key: dict[str, Any]) -> TeacherTargets | None:
-    """The cache in ``directory`` when it is complete and made for ``key``."""
+def _complete(
+    directory: Path, key: dict[str, Any], notify: Callable[[str], None], full: bool = True
+) -> TeacherTargets | None:
+    """The cache in ``directory`` when it is complete, made for ``key`` and intact (its size
+    and, with ``full``, every frame's digest); a damaged one is moved aside (None)."""
     if not (directory / "index.json").is_file():
         return None
-    targets = TeacherTargets(directory)
-    return targets if targets.index.get("key") == key else None
+    try:
+        targets = TeacherTargets(directory)
+        if targets.index.get("key") != key:
+            return None
+        bad = targets.first_damaged() if full else None
+        if bad is not None:
+            what = f"frame {bad} ({targets.keys[bad]}) fails its checksum"
+            raise CacheDamaged(f"{targets.path}: {what}")
+    except CacheDamaged as exc:
+        aside = move_aside(directory)
+        notify(f"teacher targets: {exc}; moved aside to {aside}, building them again")
+        return None
+    return targets
+
+
+@contextlib.contextmanager
+def _stops_raise(directory: Path) -> Iterator[None]:
+    """While building, SIGINT and SIGTERM raise :class:`RunInterrupted`, so that the build's
+    temporary file is removed on the way out and the user is told what to do."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise RunInterrupted(
+            f"{signal.Signals(signum).name} while building the teacher targets in {directory}; "
+            "the partial file was removed; run the same command again to build them",
+            signum,
+        )
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class TrainingFrames(Dataset):
@@ -297,6 +399,11 @@ class TrainingFrames(Dataset):
         part, i = self.locate(index)
         return part[i]
 
+    @property
+    def bad(self) -> dict[str, str]:
+        """Frames ``--skip-bad`` left out while loading (key -> why), unlabelled ones."""
+        return {k: v for part in self.parts for k, v in getattr(part, "bad", {}).items()}
+
 
 class CachedTeacherDataset(Dataset):
     """Training frames whose targets are ``(mask, teacher logits, valid)``, all warped like the
@@ -307,12 +414,14 @@ class CachedTeacherDataset(Dataset):
     image, without the padding a random crop may add.
 
     Args:
-        frames: the (augmenting) training frames, labelled then unlabelled.
+        frames: the (augmenting) training frames, labelled then unlabelled, without those
+            the cache records as bad (``targets.bad``).
         targets: :func:`teacher_targets` of the same frames, in the same order.
     """
 
     def __init__(self, frames: TrainingFrames, targets: TeacherTargets) -> None:
-        if [p.key for p in frames.pairs] != targets.keys:
+        rows = [i for i, key in enumerate(targets.keys) if key not in targets.bad]
+        if [p.key for p in frames.pairs] != [targets.keys[i] for i in rows]:
             raise DataError(
                 f"{targets.directory}: teacher targets were made for other frames than the "
                 "training split's; delete that folder to rebuild them"
@@ -320,6 +429,7 @@ class CachedTeacherDataset(Dataset):
         self.frames = frames
         self.base = frames.labelled
         self.targets = targets
+        self.rows = rows  # frame index -> its row in the cache
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -329,7 +439,8 @@ class CachedTeacherDataset(Dataset):
         offset = index - i
         i, image, ids = part.load_good(i)
         image_t, mask_t = to_tensors(image, ids)
-        image_t, mask_t, logits = part.transform(image_t, mask_t, self.targets[offset + i])
+        logits = self.targets[self.rows[offset + i]]
+        image_t, mask_t, logits = part.transform(image_t, mask_t, logits)
         ignore = self.base.classes.ignore_index
         valid = mask_t != ignore
         if part is not self.base:  # unlabelled: the teacher is the only target
