@@ -9,6 +9,8 @@ from pathlib import Path
 import onnx
 import pytest
 from segcompress_edge.cli import main
+from segcompress_edge.errors import EdgeError
+from segcompress_edge.meta import read_model_info
 
 from segcompress.data.classes import IDD_LEVEL3
 
@@ -88,3 +90,12 @@ def test_nothing_overwritten_without_overwrite(int8_onnx, video, tmp_path, capsy
     assert not (out / "drive.overlay.mp4").exists()
     assert main(["run", *args, "--overwrite"]) == 0
     assert json.loads((out / "drive.summary.json").read_text())["frames"] == 12
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.97])
+def test_truncated_onnx_metadata_read(int8_onnx: Path, tmp_path: Path, cut: float) -> None:
+    """The protobuf reader itself names a cut file (ONNX Runtime is not asked first)."""
+    bad = tmp_path / "cut.onnx"
+    bad.write_bytes(int8_onnx.read_bytes()[: int(int8_onnx.stat().st_size * cut)])
+    with pytest.raises(EdgeError, match=r"cut\.onnx: not a readable ONNX model"):
+        read_model_info(bad)

@@ -194,14 +194,10 @@ class _Writer:
         self.stream.codec_context.time_base = Fraction(1) / self.rate
 
     def draw(self, frame: np.ndarray, ids: np.ndarray, shares: np.ndarray) -> Image.Image:
+        """The overlay; the encoder scales any other size to the video's (PyAV's reformat)."""
         image = self.painter.overlay(frame, ids, shares)
         if self.size is None:
             self._open(image.width, image.height)
-        assert self.size is not None
-        if image.size != self.size:
-            crop = (0, 0, *self.size)
-            same = (image.width - image.width % 2, image.height - image.height % 2) == self.size
-            image = image.crop(crop) if same else image.resize(self.size, Image.BILINEAR)
         return image
 
     def encode(self, image: Image.Image, ids: np.ndarray, index: int) -> None:
