@@ -60,6 +60,8 @@ def write_clip(path: Path, frames: int, size: tuple[int, int], fps: int = 30) ->
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.height, stream.width, stream.pix_fmt = h, w, "yuv420p"
+        if codec == "libx264":
+            stream.options = {"preset": "ultrafast"}
         base = scene(h, w)
         for i in range(frames):
             # The camera pans: shifts of one rendered scene, cheap to make at 1080p.

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from segcompress_edge.prepost import preprocess, resize_argmax
+from segcompress_edge.prepost import argmax0, preprocess, resize_argmax, resize_argmax_counts
 
 from segcompress.engine.predict import resize_argmax as torch_resize_argmax
 
@@ -63,3 +63,17 @@ def test_preprocess_is_trainings_bit_for_bit() -> None:
     ours = preprocess(image, (40, 48), mean, std)
     assert ours.shape == (1, 3, 40, 48) and ours.dtype == np.float32
     assert np.array_equal(ours[0], x.numpy())
+
+
+@pytest.mark.parametrize(("low", "size"), [((64, 64), (1080, 1920)), ((40, 30), (20, 17))])
+def test_counts_are_the_masks_own(low: tuple[int, int], size: tuple[int, int]) -> None:
+    """Up- and downsampling: per-class counts from the cells equal counting the mask."""
+    logits = _smooth_logits(np.random.default_rng(1), 9, *low)
+    ids, counts = resize_argmax_counts(logits, size)
+    assert np.array_equal(counts, np.bincount(ids.ravel(), minlength=9))
+    assert np.array_equal(ids, resize_argmax(logits, size))
+
+
+def test_argmax0_first_maximum_wins() -> None:
+    logits = np.random.default_rng(2).integers(0, 3, (6, 20, 20)).astype(np.float32)  # ties
+    assert np.array_equal(argmax0(logits), logits.argmax(0))

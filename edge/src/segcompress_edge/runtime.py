@@ -91,6 +91,8 @@ class EdgeModel:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
+        # No busy-waiting between calls: in the video pipeline the other stages need those cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])

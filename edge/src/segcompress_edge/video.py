@@ -29,7 +29,7 @@ from PIL import Image
 
 from segcompress_edge.draw import Painter, mask_png_bytes
 from segcompress_edge.errors import EdgeError
-from segcompress_edge.prepost import resize_argmax
+from segcompress_edge.prepost import resize_argmax_counts
 from segcompress_edge.progress import Progress
 from segcompress_edge.runtime import EdgeModel
 
@@ -59,6 +59,7 @@ class _Stats:
     shares: list[np.ndarray] = field(default_factory=list)
     size_changes: list[dict[str, Any]] = field(default_factory=list)
     first_mask_s: float | None = None
+    first_mask_at: float | None = None  # time.time(), to compare with a launcher's clock
 
 
 def video_outputs(input_path: Path, out: Path, options: VideoOptions) -> dict[str, Path]:
@@ -190,7 +191,7 @@ class _Writer:
         self.stream.width, self.stream.height = self.size
         self.stream.pix_fmt = "yuv420p"
         if self.options.codec == "libx264":
-            self.stream.options = {"preset": "veryfast", "crf": "23"}
+            self.stream.options = {"preset": "ultrafast", "crf": "23"}  # encode: least CPU
         self.stream.codec_context.time_base = Fraction(1) / self.rate
 
     def draw(self, frame: np.ndarray, ids: np.ndarray, shares: np.ndarray) -> Image.Image:
@@ -296,11 +297,11 @@ def run_video(
 
     def upsample(item: tuple) -> tuple:
         index, rgb, logits = item
-        ids = resize_argmax(logits[0], rgb.shape[:2])
+        ids, counts = resize_argmax_counts(logits[0], rgb.shape[:2])
         if stats.first_mask_s is None:
             stats.first_mask_s = time.perf_counter() - launched
-        counts = np.bincount(ids.ravel(), minlength=256)[: model.info.classes.num_classes]
-        return index, rgb, ids, counts / ids.size
+            stats.first_mask_at = time.time()
+        return index, rgb, ids, counts[: model.info.classes.num_classes] / ids.size
 
     def resize(item: tuple) -> tuple:
         return (*item, model.preprocess(item[1]))
@@ -373,6 +374,7 @@ def _summary(
         "end_to_end_fps": round(frames / wall, 2) if wall > 0 else None,
         "wall_s": round(wall, 3),
         "first_mask_s": None if stats.first_mask_s is None else round(stats.first_mask_s, 3),
+        "first_mask_at": stats.first_mask_at,
         "stage_ms_per_frame": stage_ms,
         "size_changes": stats.size_changes,
         "class_share": {
