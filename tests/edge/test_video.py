@@ -68,7 +68,7 @@ def test_ctrl_c_leaves_a_playable_file(int8_onnx, video, tmp_path, monkeypatch, 
     assert json.loads((tmp_path / "drive.summary.json").read_text())["complete"] is False
 
 
-def test_frame_size_change_is_handled(int8_onnx: Path, tmp_path: Path) -> None:
+def test_frame_size_change_is_handled(int8_onnx: Path, tmp_path: Path, capsys) -> None:
     """Two MPEG-TS segments of different sizes, joined as a camera switch would leave them."""
     a = write_video(tmp_path / "a.ts", [(72, 96)] * 4, codec="mpeg2video", fmt="mpegts")
     b = write_video(tmp_path / "b.ts", [(48, 64)] * 4, codec="mpeg2video", fmt="mpegts")
@@ -86,6 +86,7 @@ def test_frame_size_change_is_handled(int8_onnx: Path, tmp_path: Path) -> None:
     assert [masks[k].shape for k in sorted(masks.files)] == shapes  # masks at their own size
     change = json.loads((out / "joined.summary.json").read_text())["size_changes"]
     assert change == [{"frame": switch, "from": [72, 96], "to": [48, 64]}]
+    assert f"first at frame {switch} ([72, 96] -> [48, 64])" in capsys.readouterr().out
 
 
 def test_image_overlay(int8_onnx: Path, tmp_path: Path) -> None:

@@ -158,6 +158,13 @@ def _run(args: argparse.Namespace) -> int:
             f"{video.name}: {summary['frames']} frames, {summary['end_to_end_fps']} frames/s "
             f"end to end (model alone {summary['model_only_fps']}); wrote {plan['overlay']}"
         )
+        if summary["size_changes"]:
+            first = summary["size_changes"][0]
+            print(
+                f"{video.name}: the frame size changed {len(summary['size_changes'])} time(s), "
+                f"first at frame {first['frame']} ({first['from']} -> {first['to']}); overlay "
+                "frames are scaled to the first frame's size, masks keep each frame's own"
+            )
     return 0
 
 
