@@ -6,18 +6,16 @@ FP32 for FP32 files: on CPUs with AMX or AVX-512 BF16, OpenVINO's default would 
 them in bfloat16, and ``openvino-fp32`` would then not be the FP32 model that was verified.
 
 Logits leave the model channels-last (NHWC). OpenVINO's CPU kernels compute in that layout;
-asking for the graph's NCHW output made it add a reorder of the full-resolution logits that took
-a third of ``student_s``'s time at 256x256 (profiled, ``benchmarks/bench_edge.py``). The
+asking for the graph's NCHW output makes it add a reorder of the full-resolution logits. The
 predictor returns them as an NCHW *view* of that memory: same values, no copy, and
 ``argmax(1)`` then runs over contiguous channels.
 
 The students' last step, a bilinear resize of the logits by a whole factor, runs in torch on
 that channels-last view, not in OpenVINO. OpenVINO computes the resize in its channels-last
 layout but then copies the full-size result twice to deliver it (a reorder to planar and a
-generic transpose): 2.5 ms of ``student_s``'s 6.2 ms INT8 call at 256x256 on a Zen 4 EPYC, more
-than all its INT8 convolutions. Cutting the graph before the resize and resizing in torch
-(the same half-pixel arithmetic, on torch's own thread setting) took that call from 7.1 to
-4.6 ms (BENCHMARKS.md, "OpenVINO's logits"). Only that exact pattern is cut
+generic transpose), which cost more than the students' INT8 convolutions. Torch's resize does
+the same half-pixel arithmetic on the view, without the copies (what it saves: BENCHMARKS.md,
+"OpenVINO's logits"). Only that exact pattern is cut
 (:func:`split_logits_resize`); any other graph runs whole.
 """
 

@@ -7,8 +7,7 @@ Steps: ``quant_pre_process`` (ONNX shape inference, graph optimisation and symbo
 inference; the last is skipped when it fails, as it does on graphs whose padding arithmetic
 depends on dynamic sizes), calibration on images given in the model's own preprocessing, then
 ``quantize_static`` in QDQ format with per-channel INT8 weights and UINT8 activations (ORT's
-recommendation for x86 CPUs; signed INT8 activations made student_s at 256x256 about twice as
-slow on this AVX512-VNNI EPYC in one measurement: 96 ms against 51 ms, under load).
+recommendation for x86 CPUs; signed INT8 activations were slower in both runtimes).
 Calibration runs in chunks so that histogram methods (entropy, percentile) never hold every
 intermediate tensor of every image at once. The segcompress metadata is copied into the
 INT8 file, marked ``precision=int8``.
@@ -202,8 +201,8 @@ def stem_convolutions(proto: onnx.ModelProto) -> list[str]:
 def float_output_resizes(proto: onnx.ModelProto) -> list[str]:
     """Names of the linear-mode ``Resize`` that brings the logits to the input size, and of
     any crop after it. ONNX Runtime has no integer kernel for it, so quantizing it would only
-    add a quantize/dequantize pair on the full-size logits: it rounded them and cost
-    ``student_s`` 0.3 of 5.45 ms in INT8 at 256x256 (BENCHMARKS.md, "Constant resize scales")."""
+    add a quantize/dequantize pair on the full-size logits: it rounded them and cost time
+    (BENCHMARKS.md, "Which runtime and settings?")."""
     producer = {o: n for n in proto.graph.node for o in n.output}
     names: list[str] = []
     for output in proto.graph.output:
@@ -296,8 +295,9 @@ def quantize_onnx(
 
     ``fp32_stem`` keeps the convolutions that read the image in FP32. On x86 CPUs without VNNI,
     ORT's u8 x s8 kernels sum pairs of products in saturating 16-bit integers, and the stem's
-    raw-image activations saturate them: the IDD-Lite recipe student lost 1.96 mIoU with an
-    INT8 stem and +0.04 without, at the same latency in ORT (BENCHMARKS.md)."""
+    raw-image activations saturate them: the IDD-Lite recipe student lost accuracy with an
+    INT8 stem and none without, at the same latency (BENCHMARKS.md, "Does INT8 cost
+    accuracy?")."""
     if engine not in QUANTIZE_ENGINES:
         raise UsageError(f"--engine {engine}: choose one of {', '.join(QUANTIZE_ENGINES)}")
     if method not in CALIBRATION_METHODS:

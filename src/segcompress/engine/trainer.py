@@ -229,7 +229,7 @@ class Trainer:
             if device.type != "cuda":
                 raise UsageError("--sync-bn needs CUDA (SyncBatchNorm does not run on CPU)")
             objective = nn.SyncBatchNorm.convert_sync_batchnorm(objective)
-        # NHWC suits oneDNN (CPU) and tensor cores (CUDA): ~1.3-1.6x faster convolutions here.
+        # NHWC suits oneDNN (CPU) and tensor cores (CUDA): faster convolutions (bench_train.py).
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.objective = objective.to(device, memory_format=self.memory_format)
         params = [p for p in self.objective.parameters() if p.requires_grad]

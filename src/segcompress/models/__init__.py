@@ -8,6 +8,8 @@ documented in :mod:`segcompress.models.base`; feature names per architecture in
 
 from __future__ import annotations
 
+# The model files register their entries on import; the registry itself imports none of them.
+from segcompress.models import baselines, int8_student, peers, student, teacher  # noqa: F401
 from segcompress.models.base import SegmentationModel
 from segcompress.models.fuse import fuse, is_fused
 from segcompress.models.registry import create_model, list_models, register_model

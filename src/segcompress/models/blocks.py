@@ -39,7 +39,7 @@ def resize(x: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
     divisor, it upsamples by that factor: the same values, but exported as a ``Resize`` with
     constant scales. A target size needs ``Shape`` of the dynamic-batch input, and in INT8
     graphs ONNX Runtime then transposed and dequantized each whole map only to read its shape
-    (BENCHMARKS.md, "Constant resize scales"). With dynamic height and width the sizes are
+    (BENCHMARKS.md, "Which runtime and settings?"). With dynamic height and width the sizes are
     symbolic and the target size is used, so that no equality between two symbolic sizes has
     to be proven.
     """

@@ -1,10 +1,10 @@
 """``student_q``: a student shaped for INT8 kernels, from what the per-operator profile showed.
 
-Profiling ``student_s`` in INT8 (``benchmarks/bench_edge.py``, BENCHMARKS.md "Where the time
-goes") put only about half of its time in convolutions, the one thing integer kernels speed up.
-The rest was resizing (15 full-scale resizes per call), concatenations that stay FP32,
-quantize/dequantize steps around the FP32 islands of the attention gates (Sigmoid, Mul) and
-layout changes. This student keeps only operators that run in INT8 end to end:
+Profiling ``student_s`` in INT8 (``benchmarks/bench_edge.py``) put much of its time outside
+the convolutions, the one thing integer kernels speed up: full-scale resizes, concatenations
+that stay FP32, quantize/dequantize steps around the FP32 islands of the attention gates
+(Sigmoid, Mul) and layout changes. This student keeps only operators that run in INT8 end to
+end:
 
 * strided 3x3 convolutions instead of max-pooling to go down a level (the pooling fuses into
   the convolution's own stride);
@@ -15,13 +15,13 @@ layout changes. This student keeps only operators that run in INT8 end to end:
 * every 3x3 block is a :class:`MultiKernelBlock` (3x3 + 1x3 + 3x1 while training), which folds
   into one dense 3x3 convolution with its ReLU for inference;
 * the head predicts at stride 2. ``upsample`` chooses how the logits reach the input size:
-  ``"bilinear"`` (smooth boundaries) or ``"nearest"``, which in an INT8 file stays an 8-bit copy;
-  a bilinear resize of the 26-class logits cost about a third of the INT8 call at 256x256;
+  ``"bilinear"`` (smooth boundaries) or ``"nearest"``, which in an INT8 file stays an 8-bit copy
+  and skips a costly float resize of the full-size logits;
 * ``decoder_upsample`` chooses the decoder's upsampling, ``"bilinear"`` by default. It is
   faster in ONNX Runtime's INT8 graph than ``"nearest"`` (the original design): ORT runs 8-bit
-  nearest resizes channels-last through a generic per-element loop (under 1 GB/s; a quarter of
-  the INT8 call at twice the widths), bilinear ones in float through a threaded channels-last
-  kernel. On IDD-Lite it scored as well or better at both widths (BENCHMARKS.md).
+  nearest resizes channels-last through a generic per-element loop, bilinear ones in float
+  through a threaded channels-last kernel. On IDD-Lite it scored as well at both widths
+  (speed and accuracy: BENCHMARKS.md, "Which INT8 student is fastest?").
   Unlike ``upsample`` it changes what the model computes, so a model is trained with it; a
   checkpoint saved before the argument existed was trained with ``"nearest"`` and loads so.
 
@@ -146,9 +146,9 @@ def student_q(
 ) -> AdditiveUNet:
     """The INT8-shaped student: 5 levels, widths 16..128 times ``width_mult`` (rounded to
     multiples of 16), additive decoder. Wider variants spend a larger share of their time in
-    convolutions, the part INT8 speeds up (BENCHMARKS.md, "On a CPU with VNNI");
+    convolutions, the part INT8 speeds up;
     the bilinear decoder (the default) avoids the slowest non-convolution step of ONNX Runtime's
-    INT8 graph, 8-bit nearest resizes (BENCHMARKS.md, "A bilinear decoder")."""
+    INT8 graph, 8-bit nearest resizes (BENCHMARKS.md, "Which INT8 student is fastest?")."""
     widths = scale_widths([16, 32, 64, 96, 128], width_mult, Q_CHANNEL_MULTIPLE)
     return AdditiveUNet(num_classes, widths, upsample=upsample, decoder_upsample=decoder_upsample)
 

