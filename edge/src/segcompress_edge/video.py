@@ -18,6 +18,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -54,12 +55,26 @@ class VideoOptions:
 
 @dataclass
 class _Stats:
+    """Per-stage wall time and the CPU time of the stage's own thread (a busy machine inflates
+    the first, hardly the second; codec and runtime worker threads are in neither)."""
+
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    stage_cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     model_ms: list[float] = field(default_factory=list)
     shares: list[np.ndarray] = field(default_factory=list)
     size_changes: list[dict[str, Any]] = field(default_factory=list)
     first_mask_s: float | None = None
     first_mask_at: float | None = None  # time.time(), to compare with a launcher's clock
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        yield
+        wall = time.perf_counter() - t0
+        self.stage_s[name] += wall
+        self.stage_cpu_s[name] += time.thread_time() - c0
+        if name == "model":
+            self.model_ms.append(wall * 1e3)
 
 
 def video_outputs(input_path: Path, out: Path, options: VideoOptions) -> dict[str, Path]:
@@ -265,13 +280,12 @@ def run_video(
         try:
             frames = _frames(container, path, options)
             while True:
-                t0 = time.perf_counter()
-                item = next(frames, None)
-                if item is None:
+                with stats.timed("decode"):
+                    item = next(frames, None)
+                    rgb = None if item is None else item[1].to_ndarray(format="rgb24")
+                if item is None or rgb is None:
                     break
-                index, frame = item
-                rgb = frame.to_ndarray(format="rgb24")
-                stats.stage_s["decode"] += time.perf_counter() - t0
+                index = item[0]
                 if shape is not None and rgb.shape != shape:
                     change = {"frame": index, "from": list(shape[:2]), "to": list(rgb.shape[:2])}
                     stats.size_changes.append(change)
@@ -285,13 +299,8 @@ def run_video(
 
     def timed(name: str, fn: Callable) -> Callable:
         def run(item: tuple) -> tuple:
-            t0 = time.perf_counter()
-            out = fn(item)
-            elapsed = time.perf_counter() - t0
-            stats.stage_s[name] += elapsed
-            if name == "model":
-                stats.model_ms.append(elapsed * 1e3)
-            return out
+            with stats.timed(name):
+                return fn(item)
 
         return run
 
@@ -316,29 +325,30 @@ def run_video(
     writer = _Writer(paths, model, rate, options)
     bar = Progress(_expected(stream, options), path.name, enabled=options.progress)
     started = time.perf_counter()
+    cpu_start = time.process_time()
     interrupted = False
     try:
         while (item := pipe.get(queues[3])) is not _DONE:
             index, rgb, ids, shares = item
-            t0 = time.perf_counter()
-            image = writer.draw(rgb, ids, shares)
-            t1 = time.perf_counter()
-            writer.encode(image, ids, index)
-            stats.stage_s["overlay"] += t1 - t0
-            stats.stage_s["encode"] += time.perf_counter() - t1
+            with stats.timed("overlay"):
+                image = writer.draw(rgb, ids, shares)
+            with stats.timed("encode"):
+                writer.encode(image, ids, index)
             stats.shares.append(shares)
             bar.update(writer.count)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         pipe.join()
-        t0 = time.perf_counter()
-        writer.close()
-        stats.stage_s["encode"] += time.perf_counter() - t0
+        with stats.timed("encode"):
+            writer.close()
         container.close()
         bar.close()
     wall = time.perf_counter() - started
     summary = _summary(model, path, paths, stats, writer.count, wall, rate)
+    summary["process_cpu_ms_per_frame"] = round(
+        (time.process_time() - cpu_start) * 1e3 / max(1, writer.count), 3
+    )
     summary["complete"] = not interrupted and pipe.error is None
     paths["summary"].write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     if interrupted:
@@ -359,6 +369,7 @@ def _summary(
 ) -> dict[str, Any]:
     info = model.info
     stage_ms = {k: round(v * 1e3 / max(1, frames), 3) for k, v in stats.stage_s.items()}
+    cpu_ms = {k: round(v * 1e3 / max(1, frames), 3) for k, v in stats.stage_cpu_s.items()}
     model_fps = round(1e3 / float(np.mean(stats.model_ms)), 2) if stats.model_ms else None
     return {
         "input": str(path),
@@ -376,6 +387,7 @@ def _summary(
         "first_mask_s": None if stats.first_mask_s is None else round(stats.first_mask_s, 3),
         "first_mask_at": stats.first_mask_at,
         "stage_ms_per_frame": stage_ms,
+        "stage_thread_cpu_ms_per_frame": cpu_ms,
         "size_changes": stats.size_changes,
         "class_share": {
             n: round(float(v), 4)
