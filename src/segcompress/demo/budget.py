@@ -50,20 +50,18 @@ class DemoBudget:
     loss: dict[str, Any] = field(default_factory=dict)
 
 
-# Sized for under 10 minutes on 2 idle CPU cores (measured; see README), and chosen so that the
-# numbers show what compression buys. The settings were chosen on a dataset rendered with seed
-# 0 (its val split standing in for a held-out part of train); the demo renders and reports seed 1.
-# - The teacher is the project's architecture made lighter (base_width 16, skip_channels 8:
-#   1.4 M parameters, 8x the student's FLOPs): at full size it trains at only ~2 img/s here. It
-#   trains for longer than the students, as a teacher would in practice: 18 epochs put it 9.5
-#   mIoU points ahead of the scratch student on seed 0 (14 epochs: 8.3); lr 3e-3 beat 6e-3 and
-#   1e-2 there (teacher 26.6 against 26.1 and 25.1). It validates every 6 epochs only: each val
-#   pass took ~3.4 s, a fifth of the teacher's stage when it validated every epoch.
+# Sized for under 10 minutes on 2 idle CPU cores, and chosen so that the numbers show what
+# compression buys. The settings were chosen on a dataset rendered with seed 0 (its val split
+# standing in for a held-out part of train); the demo renders and reports seed 1. What each
+# choice measured is in docs/studies/demo-budget.md.
+# - The teacher is the project's architecture made lighter (base_width 16, skip_channels 8):
+#   at full size it trains too slowly here. It trains for longer than the students, as a
+#   teacher would in practice, and validates every 6 epochs only, since val passes were a
+#   large share of its stage.
 # - Median-frequency class weights for every model: the rare classes (traffic lights, poles,
-#   bicycles) are learnt at all within the budget (seed 0: teacher 20.4 -> 26.1 mIoU, scratch
-#   student 15.4 -> 18.9 at 8 epochs).
-# - No random scale: at this short budget it only slows learning (seed 0 scratch student, 8
-#   epochs: 12.3 with scale 0.5-2, 15.4 without), as the distillation benchmarks found.
+#   bicycles) are then learnt at all within the budget.
+# - No random scale: at this short budget it only slows learning, as the distillation
+#   benchmarks found.
 # - The distilled student learns with DIST on cached teacher targets, from the labelled images
 #   and 384 frames rendered without masks, the recorded-but-unlabelled frames of a vehicle.
 DEFAULT_BUDGET = DemoBudget(

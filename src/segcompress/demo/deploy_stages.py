@@ -16,6 +16,7 @@ from segcompress.demo.stages import (
     RUNS,
     TRAININGS,
     Data,
+    DemoRun,
     DemoStage,
     Evaluate,
     StudentKD,
@@ -26,7 +27,6 @@ from segcompress.demo.stages import (
 from segcompress.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from segcompress.demo.pipeline import Demo
     from segcompress.demo.runner import Record
 
 __all__ = [
@@ -284,6 +284,6 @@ STAGES = tuple(cls.name for cls in STAGE_CLASSES)
 STAGE_TITLES = {cls.name: cls.title for cls in STAGE_CLASSES}
 
 
-def build_stages(demo: Demo) -> list[DemoStage]:
+def build_stages(demo: DemoRun) -> list[DemoStage]:
     """The stages of one demo run, in the order they run."""
     return [cls(demo) for cls in STAGE_CLASSES]

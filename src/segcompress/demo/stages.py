@@ -12,19 +12,21 @@ import json
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from segcompress.demo.runner import Record, Stage
 from segcompress.fileio import atomic_write, atomic_write_bytes
 
 if TYPE_CHECKING:
     from segcompress.config import DistillConfig, ModelConfig, TrainConfig
-    from segcompress.demo.pipeline import Demo
+    from segcompress.data import DataSpec
+    from segcompress.demo.budget import DemoBudget
 
 __all__ = [
     "RUNS",
     "TRAININGS",
     "Data",
+    "DemoRun",
     "DemoStage",
     "Evaluate",
     "StudentKD",
@@ -48,10 +50,42 @@ def train_command(cfg: TrainConfig, config_path: Path) -> str:
     return shlex.join(["segcompress", verb, "--config", str(config_path)])
 
 
+S = TypeVar("S", bound="DemoStage")
+
+
+class DemoRun(Protocol):
+    """What a stage needs from the demo run it belongs to (:class:`segcompress.demo.Demo`).
+
+    The stages depend on this interface, not on the pipeline that builds them."""
+
+    out: Path
+    budget: DemoBudget
+    progress: bool
+    data_root: Path
+    unlabeled_root: Path
+    onnx_path: Path
+    int8_path: Path
+
+    def stage(self, cls: type[S]) -> S: ...
+
+    @property
+    def trainings(self) -> list[Training]: ...
+
+    def eval_path(self, name: str) -> Path: ...
+
+    def spec(self) -> DataSpec: ...
+
+    def val_loader(self) -> tuple[Any, Any]: ...
+
+    def report_budget(self) -> dict[str, Any]: ...
+
+    def report_inputs(self, done: Mapping[str, Record]) -> dict[str, Any]: ...
+
+
 class DemoStage(Stage):
     """A stage of one demo run: it reads its budget and paths from ``demo``."""
 
-    def __init__(self, demo: Demo) -> None:
+    def __init__(self, demo: DemoRun) -> None:
         self.demo = demo
         self.budget = demo.budget
 
