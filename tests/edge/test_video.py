@@ -49,8 +49,9 @@ def test_every_and_max_frames(int8_onnx: Path, video: Path, tmp_path: Path) -> N
     assert _frames(tmp_path / "a" / "drive.overlay.mp4")[:2] == (4, FPS / 3)  # same duration
     pngs = sorted(p.name for p in (tmp_path / "a" / "drive.masks").iterdir())
     assert pngs == [f"frame_{i:06d}.png" for i in (0, 3, 6, 9)]
-    assert main([*args, "--out", str(tmp_path / "b"), "--max-frames", "5"]) == 0
-    assert _frames(tmp_path / "b" / "drive.overlay.mp4")[0] == 5
+    assert main([*args, "--out", str(tmp_path / "b"), "--max-frames", "5", "--scale", "0.5"]) == 0
+    assert _frames(tmp_path / "b" / "drive.overlay.mp4") == (5, FPS, (36, 48))
+    assert Image.open(tmp_path / "b" / "drive.masks" / "frame_000004.png").size == (48, 36)
 
 
 def test_ctrl_c_leaves_a_playable_file(int8_onnx, video, tmp_path, monkeypatch, capsys) -> None:

@@ -81,6 +81,16 @@ def _positive(text: str) -> int:
     raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if 0 < value <= 1:
+        return value
+    raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+
+
 def _writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -128,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         masks=args.masks,
         codec=args.codec,
+        scale=args.scale,
         progress=not args.no_progress,
     )
     plans = {v: video_outputs(v, out, options) for v in videos}
@@ -184,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--every", type=_positive, default=1, help="video: every Nth frame")
     run.add_argument("--max-frames", type=_positive, help="video: stop after this many frames")
     run.add_argument("--masks", choices=("png", "npz"), help="video: also write class-id masks")
+    run.add_argument(
+        "--scale",
+        type=_fraction,
+        default=1.0,
+        help="video: masks and overlay at this fraction of the frame size (0.5: a quarter of "
+        "the pixels to upsample, draw and encode; the model sees the scaled frame)",
+    )
     run.add_argument("--overlay", action="store_true", help="images: also write overlays")
     run.add_argument("--codec", default="libx264", help="video encoder (libx264; mpeg4...)")
     run.add_argument("--classes", help="class table (JSON/YAML) for ONNX files without metadata")

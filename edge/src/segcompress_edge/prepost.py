@@ -56,8 +56,8 @@ def argmax0(logits: np.ndarray) -> np.ndarray:
     ids = np.zeros(best.shape, dtype=np.uint8)
     for c in range(1, len(logits)):
         higher = logits[c] > best
-        ids[higher] = c
-        np.maximum(best, logits[c], out=best)
+        np.copyto(ids, np.uint8(c), where=higher)
+        np.copyto(best, logits[c], where=higher)
     return ids
 
 
@@ -103,13 +103,13 @@ def resize_argmax_counts(logits: np.ndarray, size: Sequence[int]) -> tuple[np.nd
     rows = row_first[cy][cell] + k // col_n[cx][cell]
     cols = col_first[cx][cell] + k % col_n[cx][cell]
     counts -= np.bincount(low[cy, cx][cell], minlength=c)[:c]
-    hwc = np.ascontiguousarray(logits.transpose(1, 2, 0)).reshape(in_h * in_w, c)
+    flat = logits.reshape(c, in_h * in_w)
     for s in range(0, total, CHUNK_PIXELS):
         r, q = rows[s : s + CHUNK_PIXELS], cols[s : s + CHUNK_PIXELS]
         top, bot, left, right = y0[r] * in_w, y1[r] * in_w, x0[q], x1[q]
-        fx, fy = wx[q][:, None], wy[r][:, None]
-        upper = hwc[top + left] * (1 - fx) + hwc[top + right] * fx
-        lower = hwc[bot + left] * (1 - fx) + hwc[bot + right] * fx
-        out[r, q] = (upper * (1 - fy) + lower * fy).argmax(1)
+        fx, fy = wx[q], wy[r]
+        upper = flat[:, top + left] * (1 - fx) + flat[:, top + right] * fx
+        lower = flat[:, bot + left] * (1 - fx) + flat[:, bot + right] * fx
+        out[r, q] = (upper * (1 - fy) + lower * fy).argmax(0)
     counts += np.bincount(out[rows, cols], minlength=c)[:c]
     return out, counts

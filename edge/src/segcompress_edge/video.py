@@ -48,6 +48,7 @@ class VideoOptions:
     every: int = 1
     max_frames: int | None = None
     masks: str | None = None  # None, "png" or "npz"
+    scale: float = 1.0  # frames are decoded at this fraction of their size
     codec: str = "libx264"
     alpha: float = 0.5
     progress: bool = True
@@ -180,6 +181,14 @@ def _frames(container: Any, path: Path, options: VideoOptions) -> Iterator[tuple
         ) from exc
 
 
+def _rgb(frame: Any, scale: float) -> np.ndarray:
+    """The frame as RGB, scaled by FFmpeg's swscale on the way (cheaper than afterwards)."""
+    if scale == 1:
+        return frame.to_ndarray(format="rgb24")
+    width, height = (max(2, round(v * scale)) for v in (frame.width, frame.height))
+    return frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
 class _Writer:
     """Overlay video, optional masks; opened on the first frame (its size sets the video's)."""
 
@@ -282,7 +291,7 @@ def run_video(
             while True:
                 with stats.timed("decode"):
                     item = next(frames, None)
-                    rgb = None if item is None else item[1].to_ndarray(format="rgb24")
+                    rgb = None if item is None else _rgb(item[1], options.scale)
                 if item is None or rgb is None:
                     break
                 index = item[0]
