@@ -135,3 +135,23 @@ def test_openvino_whole_candidate_runs_the_resize_in_openvino(tmp_path) -> None:
     assert whole.runtime == "openvino"
     x = torch.randn(1, 3, 32, 32)
     assert (cut(x) - whole(x)).abs().max() <= 1e-4
+
+
+def test_a_file_the_runtime_cannot_run_is_dropped_with_its_reason() -> None:
+    """NNCF's per-channel activation scales run in OpenVINO only; the other candidates are
+    still timed, and the refused one is named in the results."""
+    import torch
+
+    from segcompress.errors import DataError
+
+    def refuses(x: torch.Tensor) -> torch.Tensor:
+        raise DataError("int8.onnx: ONNX Runtime failed (QLinearConv: zero point must be scalar)")
+
+    predictors = {
+        ("student_lite", "INT8, NNCF", "onnxruntime"): refuses,
+        ("student_lite", "INT8, NNCF", "openvino"): lambda x: x,
+    }
+    failed = ab.refuse_unrunnable(predictors, torch.zeros(1, 3, 8, 8))
+    assert list(predictors) == [("student_lite", "INT8, NNCF", "openvino")]
+    assert list(failed) == ["student_lite | INT8, NNCF | onnxruntime"]
+    assert "zero point must be scalar" in failed["student_lite | INT8, NNCF | onnxruntime"]
