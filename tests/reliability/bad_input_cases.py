@@ -27,6 +27,7 @@ class Case:
     names: tuple[str, ...]
     xfail: str | None = None
     patch: str | None = None  # a fault injected in-process (see ``_patches``)
+    shows: str | None = None  # an accepted case: the start of the stdout line the docs show
 
     def command(self) -> str:
         return "segcompress " + " ".join(self.argv)
@@ -38,6 +39,13 @@ def _ev(data: str, *extra: str) -> tuple[str, ...]:
 
 def _tr(*extra: str) -> tuple[str, ...]:
     return ("train", "--data", "{c}/good", *SMALL, "--epochs", "1", *extra)
+
+
+def _kd(out: str, *extra: str) -> tuple[str, ...]:
+    """``distill`` on cached teacher targets from the corpus checkpoint."""
+    teacher = ("--teacher", "{c}/ckpt/best.pt", "--precompute-teacher")
+    return ("distill", "--data", "{c}/good", *SMALL, "--epochs", "1", *teacher, *extra, "--out",
+            f"{{c}}/outs/{out}")  # fmt: skip
 
 
 def _cfg(config: str, out: str) -> tuple[str, ...]:
@@ -348,8 +356,8 @@ CASES: tuple[Case, ...] = (
         "resume-other-model",
         "--resume with --model of another architecture",
         ("train", "--out", "{c}/resumerun", "--resume", "--model", "student_s"),
-        1,
-        ("last.pt", "student_xs"),
+        2,
+        ("last.pt", "model.name", "student_xs", "student_s"),
     ),
     Case(
         "pickle-runs-code",
@@ -408,5 +416,64 @@ CASES: tuple[Case, ...] = (
         ("benchmark", "{c}/bad/corrupt.onnx", "--runs", "1", "--warmup", "1", "--no-isolate"),
         1,
         ("corrupt.onnx",),
+    ),
+    # -- the teacher-target cache, unlabelled frames, resume (more in test_cache_faults.py) --
+    Case(
+        "cache-truncated",
+        "cached teacher targets truncated to half (moved aside and rebuilt)",
+        _kd("cache1"),
+        0,
+        (),
+        patch="cache:truncated",
+        shows="teacher targets:",
+    ),
+    Case(
+        "cache-random-bytes",
+        "8 KB of random bytes written into the cached teacher targets (moved aside and rebuilt)",
+        _kd("cache2"),
+        0,
+        (),
+        patch="cache:random-bytes",
+        shows="teacher targets:",
+    ),
+    Case(
+        "cache-finite-garbage",
+        "4,096 finite values overwritten in the cached teacher targets, same size (moved aside "
+        "and rebuilt)",
+        _kd("cache3"),
+        0,
+        (),
+        patch="cache:finite-garbage",
+        shows="teacher targets:",
+    ),
+    Case(
+        "cache-disk-full",
+        "too little free space for the teacher targets (injected: 64 KiB free)",
+        _kd("cache4"),
+        1,
+        ("SEGCOMPRESS_CACHE", "KiB free"),
+        patch="cache:full",
+    ),
+    Case(
+        "unlabeled-truncated",
+        "truncated JPEG among the --unlabeled frames",
+        _kd("unl1", "--unlabeled", "{c}/frames"),
+        1,
+        ("/frames/",),
+    ),
+    Case(
+        "unlabeled-skip-bad",
+        "truncated JPEG among the --unlabeled frames, with --skip-bad (counted and named)",
+        _kd("unl2", "--unlabeled", "{c}/frames", "--skip-bad"),
+        0,
+        (),
+        shows="--skip-bad:",
+    ),
+    Case(
+        "resume-changed-recipe",
+        "--resume with another --kd than the run was trained with",
+        ("distill", "--out", "{c}/kdrun", "--resume", "--kd", "kl", "--epochs", "2"),
+        2,
+        ("distill.kd", "--resume-with-changes"),
     ),
 )

@@ -41,6 +41,7 @@ from tests.reliability.bad_input_cases import (
 )
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-inputs.md"
+CASES_BY_ID = {case.id: case for case in CASES}
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Outcome:
     stderr: str
     error: str | None = None  # an exception that escaped main() (a traceback for the user)
     changed: list[str] = field(default_factory=list)
+    notice: str | None = None  # the stdout line an accepted case shows (``Case.shows``)
 
     @property
     def lines(self) -> list[str]:
@@ -70,6 +72,22 @@ class _Evil:
 
     def __reduce__(self) -> tuple:
         return (Path.write_text, (self.mark, PAYLOAD_MARK))
+
+
+def damage_cache(path: Path, kind: str) -> None:
+    """Damage a cache file as disks and people do: truncate it to half, write 8 KB of random
+    bytes into its middle, or overwrite 4,096 float16 values there with a finite value."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    if kind == "truncated":
+        path.write_bytes(bytes(data[:middle]))
+        return
+    if kind == "random-bytes":
+        data[middle : middle + 8192] = np.random.default_rng(0).bytes(8192)
+    else:
+        assert kind == "finite-garbage", kind
+        data[middle : middle + 8192] = np.full(4096, 0.5, np.float16).tobytes()
+    path.write_bytes(bytes(data))
 
 
 def _variant(corpus: Path, name: str, change: Callable[[Path], None]) -> None:
@@ -219,6 +237,13 @@ def build_corpus(corpus: Path) -> None:
         shutil.copytree(corpus / "ckpt", corpus / run)
     truncate(corpus / "truncrun" / "last.pt")
 
+    shutil.copytree(corpus / "good" / "train" / "images", corpus / "frames")
+    truncate(sorted((corpus / "frames").iterdir())[1])
+    kdrun = ["distill", "--data", str(corpus / "good"), *SMALL, "--epochs", "1", "--samples", "0"]
+    kdrun += ["--teacher", str(corpus / "ckpt" / "best.pt"), "--kd", "dist"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main([*kdrun, "--out", str(corpus / "kdrun")]) == 0, "could not distil kdrun"
+
 
 # -- running a case --------------------------------------------------------------------------
 def _digest(root: Path) -> dict[str, str]:
@@ -267,6 +292,10 @@ def _patches(name: str | None, corpus: Path) -> Iterator[None]:
         finally:
             outdir._write_probe = real_probe  # type: ignore[assignment]
         return
+    if name.startswith("cache:"):
+        with _cache_fault(name.split(":")[1], corpus):
+            yield
+        return
     if name == "hold_lock":
         from segcompress.engine.outdir import RunLock
 
@@ -276,16 +305,44 @@ def _patches(name: str | None, corpus: Path) -> Iterator[None]:
     raise ValueError(f"unknown patch {name}")
 
 
+@contextlib.contextmanager
+def _cache_fault(kind: str, corpus: Path) -> Iterator[None]:
+    """A teacher-target cache of its own for the case, built and then damaged (``kind`` of
+    :func:`damage_cache`), or a disk that reports 64 KiB free (``full``)."""
+    from segcompress.cli import main
+    from segcompress.data import checked_array
+
+    before = os.environ.get("SEGCOMPRESS_CACHE")
+    os.environ["SEGCOMPRESS_CACHE"] = str(corpus / "outs" / f"cache-{kind}")
+    real = checked_array.shutil
+    try:
+        if kind == "full":
+            usage = shutil.disk_usage(corpus)._replace(free=2**16)
+            checked_array.shutil = type("shutil", (), {"disk_usage": lambda path: usage})
+        else:
+            argv = [a.replace("{c}", str(corpus)) for a in CASES_BY_ID["cache-truncated"].argv]
+            argv[-1] += f"-build-{kind}"
+            quiet = io.StringIO()
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                assert main(argv) == 0, "could not build the cache to damage"
+            (logits,) = (corpus / "outs" / f"cache-{kind}").glob("teacher-targets/*/logits.npy")
+            damage_cache(logits, kind)
+        yield
+    finally:
+        checked_array.shutil = real
+        os.environ["SEGCOMPRESS_CACHE"] = before or ""
+
+
 def run_case(case: Case, corpus: Path) -> Outcome:
     """Run one case in-process; records exit code, stderr and files changed in the corpus."""
     from segcompress.cli import main
 
     argv = [a.replace("{c}", str(corpus)) for a in case.argv]
     before = _digest(corpus)
-    err = io.StringIO()
+    err, out = io.StringIO(), io.StringIO()
     error = None
     code: int | None
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             with _patches(case.patch, corpus):
                 code = main(argv)
@@ -298,13 +355,17 @@ def run_case(case: Case, corpus: Path) -> Outcome:
     changed = sorted(k for k, v in before.items() if after.get(k) != v)
     if (corpus / PAYLOAD_MARK).exists():
         changed.append(f"{PAYLOAD_MARK} (the pickle payload ran!)")
-    return Outcome(code, err.getvalue(), error, changed)
+    lines = out.getvalue().splitlines()
+    shown = [line for line in lines if case.shows and line.startswith(case.shows)]
+    return Outcome(code, err.getvalue(), error, changed, shown[0] if shown else None)
 
 
 def normalise(message: str, corpus: Path) -> str:
     """The message with machine-specific parts (paths, pids) replaced, for the docs table."""
     text = message.replace(str(corpus), "<corpus>")
     text = re.sub(r"\.tmp\d+", ".tmp<pid>", text)
+    text = re.sub(r"teacher-targets/[0-9a-f]{20}", "teacher-targets/<key>", text)
+    text = re.sub(r"\.damaged-\d{8}-\d{6}", ".damaged-<time>", text)
     return re.sub(r"pid \d+", "pid <pid>", text)
 
 
@@ -313,7 +374,7 @@ def shown_message(outcome: Outcome, corpus: Path) -> str:
     if outcome.error is not None:
         return normalise("(traceback: " + outcome.error.strip().splitlines()[-1] + ")", corpus)
     if outcome.code == 0:
-        return "(accepted)"
+        return normalise(f"(accepted) {outcome.notice}", corpus) if outcome.notice else "(accepted)"
     return normalise(outcome.message, corpus)
 
 
@@ -330,6 +391,30 @@ before is changed, and no traceback is printed (pass `--debug` for one).
 
 | case | input | command | exit | message |
 |---|---|---|---|---|
+"""
+
+
+FOOTER = """
+Faults of the teacher-target cache that the table cannot show (a signal, a real full disk, damage
+found while training) are checked by `tests/reliability/test_cache_faults.py`:
+
+- **The cache's disk fills while it is built** (`SEGCOMPRESS_CACHE` on a 512 KiB tmpfs): exit 1,
+  `segcompress: error: <cache>/teacher-targets/<key>: the cache needs 832 KiB but its disk has
+  512 KiB free; free space there or set SEGCOMPRESS_CACHE to a folder on a larger disk`, before
+  anything is written; the same line if the disk fills while writing (the file is written with
+  `write()` into a preallocated file, never through a memory map: no SIGBUS), and no temporary
+  file is left.
+- **SIGTERM (or Ctrl-C) while the cache is built**: exit 143 (130), `segcompress: SIGTERM while
+  building the teacher targets in <cache>/teacher-targets/<key>; the partial file was removed;
+  run the same command again to build them`.
+- **The cache is damaged while a run trains on it** (each frame read is checked against its
+  digest, in DataLoader workers too): exit 1, `segcompress: error: <cache>/teacher-targets/<key>/
+  logits.npy: frame N (<frame id>) fails its checksum: the teacher targets are damaged and were
+  not trained on; moved aside to <cache>/teacher-targets/<key>.damaged-<time>; run the same
+  command again to rebuild them`.
+- **`--resume-with-changes`** accepts what `resume-changed-recipe` refuses, and appends the
+  change to the run's `config_history.jsonl`
+  (`{"after_epoch": 1, "changes": {"distill.kd": {"from": ["dist"], "to": ["kl"]}}}`).
 """
 
 
@@ -359,7 +444,7 @@ def write_doc(corpus: Path, path: Path = DOC) -> None:
     for case in CASES:
         lines.append(doc_row(case, shown_message(run_case(case, corpus), corpus)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n" + FOOTER, encoding="utf-8")
 
 
 if __name__ == "__main__":

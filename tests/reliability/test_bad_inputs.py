@@ -39,6 +39,8 @@ def test_bad_input_is_refused_clearly(case: Case, corpus):
     assert outcome.error is None, outcome.error
     assert outcome.code == case.code, outcome.stderr
     assert outcome.changed == [], "files that existed were changed"
+    if case.shows:
+        assert outcome.notice is not None, f"no line starting {case.shows!r} on stdout"
     if case.code:
         assert "Traceback" not in outcome.stderr
         message = outcome.message

@@ -1,11 +1,12 @@
 """The fault corpus of the teacher-target cache and of resume, as a new user meets it.
 
-Each fault of the table in docs/bad-inputs.md ("Cache and resume faults") ends in one line and
-exit 1 or 2, or in training exactly as on intact data: a damaged cache (truncated, random bytes,
-finite garbage of the same size) is moved aside and rebuilt, a full disk is refused naming both
-numbers and SEGCOMPRESS_CACHE (never SIGBUS), a stopped build leaves no temporary file, a resume
-that changes the recipe is refused, ``--skip-bad`` counts the unlabelled frames it leaves out,
-and one seed trains one student whether the cache was built in the run or reused.
+Each fault (docs/bad-inputs.md: the cache-, unlabeled- and resume- rows and the notes below
+the table) ends in one line and exit 1 or 2, or in training exactly as on intact data: a
+damaged cache (truncated, random bytes, finite garbage of the same size, a broken index) is
+moved aside and rebuilt, a full disk is refused naming both sizes and SEGCOMPRESS_CACHE (never
+SIGBUS), a stopped build leaves no temporary file, a resume that changes the recipe is refused,
+``--skip-bad`` counts the unlabelled frames it leaves out, and one seed trains one student
+whether the cache was built in the run or reused.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import pytest
 
 from segcompress.cli import main
+from tests.reliability.bad_inputs import damage_cache
 
 SMALL = ["--model", "student_xs", "--img-size", "32x64", "--batch", "4", "--no-progress"]
 RUN = [*SMALL, "--epochs", "1", "--threads", "1", "--samples", "0", "--seed", "0"]
@@ -104,31 +106,30 @@ def _cache_file(cache: Path) -> Path:
     return found
 
 
-def _damage(path: Path, kind: str) -> None:
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    if kind == "truncated":
-        path.write_bytes(bytes(data[:middle]))
-        return
-    if kind == "random-bytes":
-        data[middle : middle + 8192] = np.random.default_rng(0).bytes(8192)
-    else:  # 4,096 finite float16 values, the file's size unchanged
-        data[middle : middle + 8192] = np.full(4096, 0.5, np.float16).tobytes()
-    path.write_bytes(bytes(data))
-
-
 # -- a damaged cache -------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["truncated", "random-bytes", "finite-garbage"])
+WHAT_IS_SAID = {
+    "truncated": ("logits.npy", "truncated or damaged"),
+    "random-bytes": ("logits.npy", "fails its checksum"),
+    "finite-garbage": ("logits.npy", "fails its checksum"),
+    "index": ("index.json", "unreadable cache index"),
+}
+
+
+@pytest.mark.parametrize("kind", list(WHAT_IS_SAID))
 def test_a_damaged_cache_is_named_moved_aside_and_rebuilt(
     world, reference, tmp_path, monkeypatch, capsys, kind
 ):
     logits = _cache_file(_reuse(reference, tmp_path, monkeypatch))
-    _damage(logits, kind)
+    if kind == "index":
+        (logits.parent / "index.json").write_text('{"key": ')
+    else:
+        damage_cache(logits, kind)
     code, out, err = _run(_distill(world, tmp_path / "again", "--epochs", "2"), capsys)
     assert code == 0, err
     notice = [line for line in _lines(out) if "teacher targets" in line]
-    assert len(notice) == 1 and str(logits) in notice[0] and "moved aside" in notice[0], out
-    assert ("truncated" if kind == "truncated" else "fails its checksum") in notice[0]
+    name, said = WHAT_IS_SAID[kind]
+    assert len(notice) == 1 and str(logits.parent / name) in notice[0], out
+    assert said in notice[0] and "moved aside" in notice[0], notice
     (aside,) = logits.parent.parent.glob(f"{logits.parent.name}.damaged-*")
     assert (aside / "logits.npy").is_file()  # kept, not deleted
     assert _trained(tmp_path / "again") == reference[1]  # rebuilt, not trained on
@@ -149,7 +150,7 @@ def test_damage_found_while_training_stops_in_one_line_even_from_a_worker(
     copy = _cache_file(tmp_path / "cache").parent
     targets = TeacherTargets(copy)
     assert torch.isfinite(targets[5]).all()
-    _damage(copy / "logits.npy", "finite-garbage")
+    damage_cache(copy / "logits.npy", "finite-garbage")
     loader = torch.utils.data.DataLoader(targets, batch_size=4, num_workers=1)
     with pytest.raises(CacheDamaged) as caught:
         list(loader)
@@ -173,8 +174,8 @@ def test_too_little_space_is_refused_before_writing_and_a_full_disk_mid_write_to
         free = 1000
 
     monkeypatch.setattr(checked_array.shutil, "disk_usage", lambda path: Usage)
-    shape = (16, 128, 128)  # 0.5 MiB of float16
-    expected = r"needs 0\.5 MiB but its disk has 0\.0 MiB free.*SEGCOMPRESS_CACHE"
+    shape = (16, 128, 128)  # 512 KiB of float16
+    expected = r"needs 512 KiB but its disk has 1 KiB free.*SEGCOMPRESS_CACHE"
     with pytest.raises(DataError, match=expected), ArrayWriter(tmp_path / "a", shape, np.float16):
         pass
     assert list(tmp_path.iterdir()) == []
@@ -184,10 +185,31 @@ def test_too_little_space_is_refused_before_writing_and_a_full_disk_mid_write_to
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(checked_array.os, "posix_fallocate", full)
-    anything_free = expected.replace("0\\.0", "[0-9.]+")
+    anything_free = expected.replace("1 KiB", "[0-9.]+ [KMGi]+B")
     with pytest.raises(DataError, match=anything_free), ArrayWriter(tmp_path / "b", shape, "f2"):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_data_prepare_on_a_full_disk_is_one_line_and_leaves_no_temp_file(
+    world, tmp_path, monkeypatch, capsys
+):
+    """The image cache (``data prepare``) shares the cache folder: the same check, and its
+    first file is removed when the second does not fit."""
+    from segcompress.data import checked_array
+
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))
+    frees = iter([1 << 40, 1000, 1000])  # the images fit, the masks do not
+    usage = shutil.disk_usage(tmp_path)
+    fake = type("shutil", (), {"disk_usage": lambda path: usage._replace(free=next(frees))})
+    monkeypatch.setattr(checked_array, "shutil", fake)
+    argv = ["data", "prepare", str(world / "data"), "--img-size", "32x64", "--split", "train"]
+    code, _, err = _run(argv, capsys)
+    assert code == 1, err
+    (message,) = _lines(err)
+    assert "needs 16 KiB but its disk has 1 KiB free" in message, message
+    assert "SEGCOMPRESS_CACHE" in message
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
 
 
 def _namespace_reason() -> str | None:
@@ -209,6 +231,7 @@ def _namespace_reason() -> str | None:
 _TWICE = """
 import pathlib, sys, collections
 from segcompress.cli import main
+from tests.reliability.bad_inputs import damage_cache
 from segcompress.data import checked_array
 cache = pathlib.Path(sys.argv[1])
 for attempt in ("checked before", "found while writing"):
@@ -220,7 +243,7 @@ for attempt in ("checked before", "found while writing"):
 
 
 def test_a_full_cache_disk_is_one_line_never_sigbus_and_leaves_no_temp_file(world, tmp_path):
-    """The issue's fault for real: SEGCOMPRESS_CACHE on a 512 KiB tmpfs, a 0.8 MiB cache."""
+    """The issue's fault for real: SEGCOMPRESS_CACHE on a 512 KiB tmpfs, an 832 KiB cache."""
     reason = _namespace_reason()
     if reason:
         pytest.skip(reason)
@@ -242,7 +265,7 @@ def test_a_full_cache_disk_is_one_line_never_sigbus_and_leaves_no_temp_file(worl
     assert len(messages) == 2, done.stderr
     for message in messages:
         assert message.startswith("segcompress: error: ") and "SEGCOMPRESS_CACHE" in message
-        assert "the cache needs 0.8 MiB but its disk has" in message, message
+        assert "the cache needs 832 KiB but its disk has" in message, message
 
 
 def test_sigterm_during_the_build_removes_the_temp_file_and_says_so(world, tmp_path):

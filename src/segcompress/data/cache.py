@@ -5,7 +5,8 @@ it once (``segcompress data prepare``). Each entry is keyed by its source files'
 modification times and by the target size; entries whose sources changed are rebuilt when the
 split is opened, and a changed file list rebuilds the whole split. Writes go to temporary files
 renamed into place, and the index is written last, so an interrupted build is never mistaken for
-a complete one.
+a complete one. The temporary files are preallocated after a free-space check, so a full disk is
+one line naming both sizes rather than a SIGBUS, and they are removed when the build fails.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from segcompress.data.checked_array import preallocated_npy
 from segcompress.data.formats import DataSpec, Pair
 from segcompress.errors import DataError
 from segcompress.fileio import atomic_write_bytes, replace_atomic
@@ -111,12 +113,17 @@ class SplitCache:
         n = len(pairs)
         tmp_img = self.directory / "images.npy.tmp"
         tmp_msk = self.directory / "masks.npy.tmp"
-        images = np.lib.format.open_memmap(tmp_img, mode="w+", dtype=np.uint8, shape=(n, h, w, 3))
-        masks = np.lib.format.open_memmap(tmp_msk, mode="w+", dtype=np.uint8, shape=(n, h, w))
-        bad = self._fill(pairs, range(n), images, masks, load, skip_bad, progress)
-        images.flush()
-        masks.flush()
-        del images, masks
+        try:
+            images = preallocated_npy(tmp_img, (n, h, w, 3), np.uint8)
+            masks = preallocated_npy(tmp_msk, (n, h, w), np.uint8)
+            bad = self._fill(pairs, range(n), images, masks, load, skip_bad, progress)
+            images.flush()
+            masks.flush()
+            del images, masks
+        except BaseException:
+            tmp_img.unlink(missing_ok=True)
+            tmp_msk.unlink(missing_ok=True)
+            raise
         replace_atomic(tmp_img, self.directory / "images.npy")
         replace_atomic(tmp_msk, self.directory / "masks.npy")
         self._write_index([_signature(p) for p in pairs], bad)

@@ -18,7 +18,6 @@ import errno
 import hashlib
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +32,7 @@ __all__ = [
     "CacheDamaged",
     "check_size",
     "move_aside",
+    "preallocated_npy",
     "row_digest",
 ]
 
@@ -61,14 +61,17 @@ def row_digest(row: np.ndarray) -> str:
     return hashlib.blake2b(data, digest_size=DIGEST_BYTES).hexdigest()
 
 
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 2**10:.0f} KiB"
 
 
 def _no_space(folder: Path, needed: int) -> DataError:
     free = shutil.disk_usage(folder).free
     return DataError(
-        f"{folder}: the cache needs {_mib(needed)} but its disk has {_mib(free)} free; free "
+        f"{folder}: the cache needs {_size(needed)} but its disk has {_size(free)} free; free "
         "space there or set SEGCOMPRESS_CACHE to a folder on a larger disk"
     )
 
@@ -102,7 +105,7 @@ class ArrayWriter:
             if shutil.disk_usage(self.tmp.parent).free < total:
                 raise _no_space(self.tmp.parent, total)
             self._fh.flush()
-            os.posix_fallocate(self._fh.fileno(), 0, total)
+            _preallocate(self._fh.fileno(), total)
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
             if isinstance(exc, OSError):
@@ -160,6 +163,24 @@ class ArrayWriter:
             self.tmp.unlink(missing_ok=True)
 
 
+def preallocated_npy(path: Path, shape: tuple[int, ...], dtype: np.dtype | type) -> np.memmap:
+    """A new ``.npy`` file mapped for writing, its free space checked and its blocks reserved
+    first (:class:`ArrayWriter`), so that filling the map cannot meet a full disk (SIGBUS)."""
+    with ArrayWriter(path, shape, dtype) as writer:
+        offset = writer.offset
+    return np.memmap(path, np.dtype(dtype), "r+", offset, tuple(shape))
+
+
+def _preallocate(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes: a full disk fails here, not halfway. A file system that cannot
+    preallocate is written anyway (``write()`` still reports a full disk as ENOSPC)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+
+
 def check_size(path: Path, meta: dict[str, Any]) -> None:
     """Raise :class:`CacheDamaged` when ``path`` is not the size its index ``meta`` says."""
     itemsize = np.dtype(meta["dtype"]).itemsize
@@ -177,14 +198,17 @@ def check_size(path: Path, meta: dict[str, Any]) -> None:
 def move_aside(directory: Path) -> Path:
     """Rename a damaged cache folder beside itself (kept, never read again); the new path.
 
-    Another process may have moved it first: then its new name is returned as it would be.
+    Another process (a DataLoader worker) may have moved it first: then that copy's path.
     """
     aside = directory.with_name(f"{directory.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         directory.rename(aside)
-    except FileNotFoundError:
-        pass
     except OSError as exc:
-        print(f"segcompress: could not move {directory} aside ({exc})", file=sys.stderr)
-        return directory
+        moved = sorted(directory.parent.glob(f"{directory.name}.damaged-*"))
+        if moved and not directory.exists():
+            return moved[-1]
+        raise DataError(
+            f"{directory}: damaged, and it cannot be moved aside ({exc.strerror or exc}); "
+            "delete that folder, then run the same command again"
+        ) from exc
     return aside

@@ -140,9 +140,12 @@ class TeacherTargets:
             self.keys: list[str] = self.index["keys"]
             self.meta: dict[str, Any] = self.index["array"]
             self.bad: dict[str, str] = self.index["bad"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            frames = {len(self.keys), len(self.meta["checksums"]), self.meta["shape"][0]}
+            if len(frames) != 1:
+                raise ValueError("frame counts disagree")
+            check_size(self.path, self.meta)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise CacheDamaged(f"{directory / 'index.json'}: unreadable cache index") from exc
-        check_size(self.path, self.meta)
         self.verify = verify
         self._logits: np.ndarray | None = None
 
