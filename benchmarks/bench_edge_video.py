@@ -37,10 +37,13 @@ MODEL_ONLY_CALLS = 60
 BUSY_PERCENT = 20.0  # a process above this CPU share counts as background load
 
 
-def cpu_model() -> str:
+def cpu_model() -> dict:
+    """lscpu's model name, and the vector extensions INT8 kernels depend on."""
     out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line]
-    return names[0] if names else "unknown"
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    flags = fields.get("Flags", "").split()
+    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags]
+    return {"model": fields.get("Model name", "unknown").strip(), "isa": isa}
 
 
 def background() -> dict:
@@ -158,7 +161,10 @@ def main() -> None:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{result['cpu']}, {args.threads} threads, {args.runtime}, quiet machine: {quiet}")
+    print(
+        f"{result['cpu']['model']} ({' '.join(result['cpu']['isa'])}), {args.threads} threads, "
+        f"{args.runtime}, quiet machine: {quiet}"
+    )
     print("| stage | wall ms per frame | its thread's CPU ms |\n|---|---|---|")
     for stage, ms in run["stage_ms_per_frame"].items():
         print(f"| {stage} | {ms:.1f} | {run['stage_thread_cpu_ms_per_frame'][stage]:.1f} |")
