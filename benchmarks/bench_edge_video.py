@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,8 @@ def end_to_end(
     summary = json.loads((out / f"{clip.stem}.summary.json").read_text())
     summary["first_mask_from_launch_s"] = round(summary["first_mask_at"] - launched, 3)
     summary["process_wall_s"] = round(wall, 3)
+    # Largest child so far (kilobytes on Linux): this run's, as runs go from larger frames down.
+    summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     summary["command"] = " ".join(["python", *command[1:]])
     return summary
 
@@ -143,6 +146,7 @@ def main() -> None:
         # by other processes, wall time is).
         "cpu_bound_fps": round(cores * 1e3 / run["process_cpu_ms_per_frame"], 2),
         "first_mask_from_launch_s": run["first_mask_from_launch_s"],
+        "peak_rss_mb": run["peak_rss_mb"],
         "scaled_run": {
             "scale": args.scale,
             "end_to_end_fps": half["end_to_end_fps"],
@@ -175,6 +179,7 @@ def main() -> None:
     print(f"model alone: {alone['fps']} frames/s ({alone['ms_p50']} ms p50)")
     print(f"end to end: {run['end_to_end_fps']} frames/s = {ratio:.0%} of the model's (target 70%)")
     print(f"first mask {run['first_mask_from_launch_s']} s after launch (target < 1 s)")
+    print(f"peak memory of the run: {run['peak_rss_mb']} MB")
     print(
         f"--scale {args.scale}: {half['end_to_end_fps']} frames/s end to end "
         f"({result['scaled_run']['ratio_to_model_only']:.0%}), CPU "

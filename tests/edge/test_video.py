@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -107,3 +108,14 @@ def test_openvino_runs_the_same_file(int8_onnx: Path, video: Path, tmp_path: Pat
     assert main([*args, "--max-frames", "2", "--masks", "npz"]) == 0
     summary = json.loads((tmp_path / "drive.summary.json").read_text())
     assert summary["runtime"] == "openvino" and summary["frames"] == 2
+
+
+def test_share_series_windows() -> None:
+    """Running sums: 5 frames at 2 frames/s are windows of 2, 2 and the last 1 frame."""
+    series = video_mod._ShareSeries(Fraction(2), 2)
+    for first in (1.0, 0.0, 0.5, 0.5, 0.25):
+        series.add(np.array([first, 1 - first]))
+    overall, over_time = series.finish(("road", "sky"))
+    assert overall == {"road": 0.45, "sky": 0.55}
+    assert over_time["share"] == [[0.5, 0.5], [0.5, 0.5], [0.25, 0.75]]
+    assert over_time["window_s"] == 1.0

@@ -59,10 +59,10 @@ class _Stats:
     """Per-stage wall time and the CPU time of the stage's own thread (a busy machine inflates
     the first, hardly the second; codec and runtime worker threads are in neither)."""
 
+    shares: _ShareSeries
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     stage_cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     model_ms: list[float] = field(default_factory=list)
-    shares: list[np.ndarray] = field(default_factory=list)
     size_changes: list[dict[str, Any]] = field(default_factory=list)
     first_mask_s: float | None = None
     first_mask_at: float | None = None  # time.time(), to compare with a launcher's clock
@@ -192,11 +192,13 @@ def _rgb(frame: Any, scale: float) -> np.ndarray:
 class _Writer:
     """Overlay video, optional masks; opened on the first frame (its size sets the video's)."""
 
-    def __init__(self, paths: dict[str, Path], model: EdgeModel, rate: Fraction, opts) -> None:
+    def __init__(
+        self, paths: dict[str, Path], model: EdgeModel, rate: Fraction, opts: VideoOptions
+    ) -> None:
         self.paths = paths
         self.classes = model.info.classes
         self.rate = rate
-        self.options: VideoOptions = opts
+        self.options = opts
         self.painter = Painter(self.classes, opts.alpha)
         self.container: Any = None
         self.stream: Any = None
@@ -251,14 +253,37 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
 
-def _share_series(shares: list[np.ndarray], rate: Fraction, names: tuple[str, ...]) -> dict:
-    """Per-class pixel share averaged over one-second windows of the output video."""
-    per_window = max(1, round(float(rate)))
-    rows = [
-        [round(float(v), 4) for v in np.mean(shares[i : i + per_window], axis=0)]
-        for i in range(0, len(shares), per_window)
-    ]
-    return {"window_s": per_window / float(rate), "classes": list(names), "share": rows}
+class _ShareSeries:
+    """Per-class pixel share, overall and averaged over one-second windows of the output video,
+    kept as running sums: an hour of video adds 3600 short rows, not 100 000 arrays."""
+
+    def __init__(self, rate: Fraction, num_classes: int) -> None:
+        self.per_window = max(1, round(float(rate)))
+        self.window_s = self.per_window / float(rate)
+        self.total = np.zeros(num_classes)
+        self.window = np.zeros(num_classes)
+        self.frames = 0
+        self.rows: list[list[float]] = []
+
+    def add(self, shares: np.ndarray) -> None:
+        self.total += shares
+        self.window += shares
+        self.frames += 1
+        if self.frames % self.per_window == 0:
+            self._close_window(self.per_window)
+
+    def _close_window(self, n: int) -> None:
+        self.rows.append([round(float(v), 4) for v in self.window / n])
+        self.window[:] = 0
+
+    def finish(self, names: tuple[str, ...]) -> tuple[dict[str, float], dict[str, Any]]:
+        """(overall share per class, the windows' series) for the summary."""
+        if self.frames % self.per_window:
+            self._close_window(self.frames % self.per_window)
+        overall = self.total / max(1, self.frames)
+        shares = {n: round(float(v), 4) for n, v in zip(names, overall, strict=True)}
+        series = {"window_s": self.window_s, "classes": list(names), "share": self.rows}
+        return (shares if self.frames else {}), series
 
 
 def _expected(stream: Any, options: VideoOptions) -> int | None:
@@ -280,7 +305,7 @@ def run_video(
     stream = container.streams.video[0]
     in_rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
     rate = in_rate / options.every
-    stats = _Stats()
+    stats = _Stats(shares=_ShareSeries(rate, model.info.classes.num_classes))
     pipe = _Pipeline()
     queues = [queue.Queue(QUEUE_DEPTH) for _ in range(4)]
 
@@ -343,7 +368,7 @@ def run_video(
                 image = writer.draw(rgb, ids, shares)
             with stats.timed("encode"):
                 writer.encode(image, ids, index)
-            stats.shares.append(shares)
+            stats.shares.add(shares)
             bar.update(writer.count)
     except KeyboardInterrupt:
         interrupted = True
@@ -379,6 +404,7 @@ def _summary(
     info = model.info
     stage_ms = {k: round(v * 1e3 / max(1, frames), 3) for k, v in stats.stage_s.items()}
     cpu_ms = {k: round(v * 1e3 / max(1, frames), 3) for k, v in stats.stage_cpu_s.items()}
+    share, series = stats.shares.finish(info.classes.names)
     model_fps = round(1e3 / float(np.mean(stats.model_ms)), 2) if stats.model_ms else None
     return {
         "input": str(path),
@@ -398,12 +424,7 @@ def _summary(
         "stage_ms_per_frame": stage_ms,
         "stage_thread_cpu_ms_per_frame": cpu_ms,
         "size_changes": stats.size_changes,
-        "class_share": {
-            n: round(float(v), 4)
-            for n, v in zip(info.classes.names, np.mean(stats.shares, axis=0), strict=True)
-        }
-        if stats.shares
-        else {},
-        "class_share_over_time": _share_series(stats.shares, rate, info.classes.names),
+        "class_share": share,
+        "class_share_over_time": series,
         "outputs": {k: str(v) for k, v in paths.items()},
     }
