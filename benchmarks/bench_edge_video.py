@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -97,8 +96,6 @@ def end_to_end(
     summary = json.loads((out / f"{clip.stem}.summary.json").read_text())
     summary["first_mask_from_launch_s"] = round(summary["first_mask_at"] - launched, 3)
     summary["process_wall_s"] = round(wall, 3)
-    # Largest child so far (kilobytes on Linux): this run's, as runs go from larger frames down.
-    summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     summary["command"] = " ".join(["python", *command[1:]])
     return summary
 

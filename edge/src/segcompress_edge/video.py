@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import queue
+import resource
 import threading
 import time
 import zipfile
@@ -36,7 +37,7 @@ from segcompress_edge.runtime import EdgeModel
 
 __all__ = ["STAGES", "VideoOptions", "open_video", "run_video", "video_outputs"]
 
-QUEUE_DEPTH = 4
+QUEUE_DEPTH = 2
 STAGES = ("decode", "resize", "model", "upsample", "overlay", "encode")
 _DONE = object()
 
@@ -380,6 +381,8 @@ def run_video(
         bar.close()
     wall = time.perf_counter() - started
     summary = _summary(model, path, paths, stats, writer.count, wall, rate)
+    # ru_maxrss is in kilobytes on Linux: the process's peak, model and imports included.
+    summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     summary["process_cpu_ms_per_frame"] = round(
         (time.process_time() - cpu_start) * 1e3 / max(1, writer.count), 3
     )
