@@ -250,6 +250,16 @@ class _Writer:
             self.zip.close()
 
 
+def _peak_rss_mb() -> int:
+    """This process's peak resident memory: VmHWM (Linux; ru_maxrss would include the peak of
+    the process that launched it, which execve carries over), else ru_maxrss (kilobytes)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return round(int(status.split("VmHWM:")[1].split()[0]) / 1024)
+    except (OSError, IndexError, ValueError):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
@@ -381,8 +391,7 @@ def run_video(
         bar.close()
     wall = time.perf_counter() - started
     summary = _summary(model, path, paths, stats, writer.count, wall, rate)
-    # ru_maxrss is in kilobytes on Linux: the process's peak, model and imports included.
-    summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    summary["peak_rss_mb"] = _peak_rss_mb()
     summary["process_cpu_ms_per_frame"] = round(
         (time.process_time() - cpu_start) * 1e3 / max(1, writer.count), 3
     )
