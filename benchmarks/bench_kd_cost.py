@@ -10,6 +10,12 @@ epochs and for the recipe's (build once, then the distilled epochs). Writes
 ``benchmarks/results/kd_cost.json``.
 
     .venv/bin/python benchmarks/bench_kd_cost.py --teacher runs/bench/patient/teacher-s0/last.pt
+
+``--checksum-cost`` measures instead what verifying every cached frame's digest costs (each
+read checks its frame; opening the cache checks them all once). In one process, so that a
+busy machine slows both sides alike: it builds the cache, times one pass that verifies every
+frame, then alternates one-epoch runs that reuse the cache with and without the per-read check.
+Writes ``benchmarks/results/kd_checksum_cost.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +36,7 @@ from segcompress.deploy.benchmark import machine_info
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "kd_cost.json"
+CHECKSUM_RESULTS = HERE / "results" / "kd_checksum_cost.json"
 CONFIG = HERE / "configs" / "idd_lite_patient.yaml"
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "idd20k_lite"
 CLI = [sys.executable, "-m", "segcompress"]
@@ -45,6 +53,88 @@ def epoch_seconds(folder: Path) -> list[float]:
     return [r["time_s"] for r in rows]
 
 
+def checksum_cost(args: argparse.Namespace) -> dict:
+    """Verification time per epoch against a cached distillation epoch (see the docstring)."""
+    import contextlib
+    import io
+    import statistics
+
+    import numpy as np
+
+    import segcompress.engine.teacher_targets as tt
+    from segcompress.cli import main as cli
+
+    real = tt.TeacherTargets
+
+    class Unverified(real):  # type: ignore[valid-type,misc]
+        def __init__(self, directory: Path, verify: bool = False) -> None:
+            super().__init__(directory, verify=False)
+
+    class Timed(real):  # type: ignore[valid-type,misc]
+        """Verified reads that add up the time their digests take (workers: 0 in-process)."""
+
+        hashing_s = 0.0
+
+        def row(self, i: int) -> np.ndarray:
+            data = np.array(self.logits[i])
+            start = time.perf_counter()
+            intact = tt.row_digest(data) == self.meta["checksums"][i]
+            Timed.hashing_s += time.perf_counter() - start
+            assert intact, i
+            return data
+
+    def run(argv: list[str]) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert cli(argv) == 0, argv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["SEGCOMPRESS_CACHE"] = str(Path(tmp) / "cache")
+        teacher = Path(tmp) / "teacher.pt"  # a snapshot: a training may rewrite the original
+        shutil.copyfile(args.teacher, teacher)
+        size = "x".join(map(str, yaml.safe_load(CONFIG.read_text())["data"]["img_size"]))
+        run(["data", "prepare", str(args.data), "--img-size", size, "--split", "train"])
+        common = ["distill", "--config", str(CONFIG), "--data", str(args.data)]
+        common += ["--model", args.model, "--teacher", str(teacher), "--kd", args.kd]
+        common += ["--precompute-teacher", "--epochs", "1", "--threads", str(args.threads)]
+        common += ["--no-progress", "--samples", "0"]
+        run([*common, "--out", f"{tmp}/build"])
+        (directory,) = (Path(tmp) / "cache" / "teacher-targets").iterdir()
+        targets = real(directory)
+        start = time.perf_counter()
+        assert targets.first_damaged() is None
+        verify_all_s = time.perf_counter() - start
+        print(f"verify every frame once: {verify_all_s:.2f} s", flush=True)
+        epochs: dict[str, list[float]] = {"verified": [], "unverified": []}
+        shares: list[float] = []  # digest time / epoch time, both within one verified epoch
+        try:
+            for repeat in range(args.repeats):
+                for name in epochs:
+                    tt.TeacherTargets = Timed if name == "verified" else Unverified
+                    Timed.hashing_s = 0.0
+                    out = Path(tmp) / f"{name}{repeat}"
+                    run([*common, "--out", str(out)])
+                    epochs[name] += epoch_seconds(out)
+                    if name == "verified":
+                        shares.append(Timed.hashing_s / epochs[name][-1])
+                    print(f"{name}: {epochs[name][-1]:.1f} s/epoch", flush=True)
+        finally:
+            tt.TeacherTargets = real
+        shape = targets.meta["shape"]
+        cache_mb = round(targets.path.stat().st_size / 1e6, 1)
+    median = {k: statistics.median(v) for k, v in epochs.items()}
+    return {
+        "frames": shape[0],
+        "frame_shape": shape[1:],
+        "cache_mb": cache_mb,
+        "verify_all_frames_s": verify_all_s,
+        "epoch_s": epochs,
+        "median_epoch_s": median,
+        "digest_share_within_verified_epochs": shares,
+        "verify_all_share_of_median_epoch": verify_all_s / median["unverified"],
+        "ab_epoch_ratio": median["verified"] / median["unverified"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -53,9 +143,29 @@ def main() -> None:
     parser.add_argument("--model", default="student_s", help="the student timed")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each timed run")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results", type=Path)
+    parser.add_argument(
+        "--checksum-cost", action="store_true", help="what verifying cached frames costs"
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="--checksum-cost: A/B rounds")
     args = parser.parse_args()
     started = machine_info()
+    if args.checksum_cost:
+        result = {"kd": args.kd, "model": args.model, "threads": args.threads}
+        result.update(checksum_cost(args))
+        result["machine"] = {**started, "load_average_after": machine_info()["load_average"]}
+        print(f"\n| {result['frames']} frames {result['frame_shape']} | s |")
+        print("|---|---:|")
+        print(f"| verify every frame once | {result['verify_all_frames_s']:.2f} |")
+        for name, value in result["median_epoch_s"].items():
+            print(f"| cached distillation epoch, {name} reads (median) | {value:.1f} |")
+        shares = ", ".join(f"{100 * x:.2f}%" for x in result["digest_share_within_verified_epochs"])
+        print(f"\ndigests within each verified epoch: {shares} of its time")
+        path = args.results or CHECKSUM_RESULTS
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {path}")
+        return
+    args.results = args.results or RESULTS
     recipe_epochs = int(yaml.safe_load(CONFIG.read_text())["epochs"])
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
