@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +49,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(world: Path) -> tuple[Path, list[dict]]:
-    """A cache built by a 2-epoch distillation, and what that run trained."""
+    """A cache built by a 1-epoch distillation, and what that run trained."""
     env = os.environ.get("SEGCOMPRESS_CACHE")
     os.environ["SEGCOMPRESS_CACHE"] = str(world / "reference-cache")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            assert main(_distill(world, world / "reference", "--epochs", "2")) == 0
+            assert main(_distill(world, world / "reference")) == 0
     finally:
         os.environ["SEGCOMPRESS_CACHE"] = env or ""
     return world / "reference-cache", _trained(world / "reference")
@@ -124,7 +123,7 @@ def test_a_damaged_cache_is_named_moved_aside_and_rebuilt(
         (logits.parent / "index.json").write_text('{"key": ')
     else:
         damage_cache(logits, kind)
-    code, out, err = _run(_distill(world, tmp_path / "again", "--epochs", "2"), capsys)
+    code, out, err = _run(_distill(world, tmp_path / "again"), capsys)
     assert code == 0, err
     notice = [line for line in _lines(out) if "teacher targets" in line]
     name, said = WHAT_IS_SAID[kind]
@@ -268,30 +267,42 @@ def test_a_full_cache_disk_is_one_line_never_sigbus_and_leaves_no_temp_file(worl
         assert "the cache needs 832 KiB but its disk has" in message, message
 
 
-def test_sigterm_during_the_build_removes_the_temp_file_and_says_so(world, tmp_path):
-    """The teacher is slowed so that the signal lands mid-build, with the file half written."""
-    slow = (
-        "import sys, time; import segcompress.engine.teacher_targets as t; "
-        "real = t.teacher_logits; t.teacher_logits = lambda *a: (time.sleep(0.5), real(*a))[1]; "
-        "from segcompress.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
+def test_sigterm_during_the_build_removes_the_temp_file_and_says_so(
+    world, tmp_path, monkeypatch, capsys
+):
+    """A real SIGTERM to this process while the second batch of teacher logits is computed,
+    with the cache's temporary file half written."""
+    import segcompress.engine.teacher_targets as targets_module
+
     cache = tmp_path / "cache"
-    env = {**os.environ, "SEGCOMPRESS_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    argv = _distill(world, tmp_path / "out", "--batch", "1")
-    child = subprocess.Popen(
-        [sys.executable, "-c", slow, *argv], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 60
-    while not list(cache.glob("teacher-targets/*/logits.npy.tmp*")):
-        assert child.poll() is None and time.monotonic() < deadline, "the build never started"
-        time.sleep(0.05)
-    child.send_signal(signal.SIGTERM)
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 143, err
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(cache))
+    real = targets_module.teacher_logits
+    batches: list[list[str]] = []
+
+    def logits_then_signal(*args):
+        batches.append([p.name for p in cache.glob("teacher-targets/*/*.tmp*")])
+        if len(batches) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args)
+
+    monkeypatch.setattr(targets_module, "teacher_logits", logits_then_signal)
+
+    def outside_the_build(signum: int, frame: object) -> None:
+        """Would the build not handle it, the signal ends here, not the test session."""
+
+    previous = signal.signal(signal.SIGTERM, outside_the_build)
+    try:
+        code, _, err = _run(_distill(world, tmp_path / "out", "--batch", "2"), capsys)
+        handler = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143, err
+    assert len(batches) == 2 and batches[1], batches  # stopped with the file half written
     (message,) = _lines(err)
-    assert "SIGTERM while building the teacher targets" in message, message
-    assert "run the same command again" in message
+    assert message.startswith("segcompress: SIGTERM while building the teacher targets in ")
+    assert "the partial file was removed; run the same command again" in message, message
     assert list(cache.glob("teacher-targets/*/*tmp*")) == []
+    assert handler is outside_the_build  # put back after the build
 
 
 # -- resume ------------------------------------------------------------------------------------
@@ -348,7 +359,7 @@ def test_the_same_seed_trains_the_same_student_with_the_cache_built_or_reused(
 ):
     """The reference run built its cache; this one reuses a copy of it, with the same seed."""
     cache = _reuse(reference, tmp_path, monkeypatch)
-    code, out, _ = _run(_distill(world, tmp_path / "reused", "--epochs", "2"), capsys)
+    code, out, _ = _run(_distill(world, tmp_path / "reused"), capsys)
     assert code == 0 and "teacher targets" not in out  # reused as it was
     assert len(list((cache / "teacher-targets").iterdir())) == 1
     assert _trained(tmp_path / "reused") == reference[1]
