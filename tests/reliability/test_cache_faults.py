@@ -17,7 +17,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -267,42 +266,43 @@ def test_a_full_cache_disk_is_one_line_never_sigbus_and_leaves_no_temp_file(worl
         assert "the cache needs 832 KiB but its disk has" in message, message
 
 
-def test_sigterm_during_the_build_removes_the_temp_file_and_says_so(
-    world, tmp_path, monkeypatch, capsys
-):
-    """A real SIGTERM to this process while the second batch of teacher logits is computed,
-    with the cache's temporary file half written."""
-    import segcompress.engine.teacher_targets as targets_module
+# Sends SIGTERM to its own main thread while the second batch of teacher logits is computed,
+# the cache's temporary file half written; prints the temporary files seen then.
+_SIGTERM_MID_BUILD = """
+import pathlib, signal, sys, threading
+import segcompress.engine.teacher_targets as targets
+from segcompress.cli import main
+real, batches = targets.teacher_logits, []
+def logits_then_signal(*args):
+    batches.append(sorted(p.name for p in pathlib.Path(sys.argv[1]).rglob("*.tmp*")))
+    if len(batches) == 2:
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+    return real(*args)
+targets.teacher_logits = logits_then_signal
+code = main(sys.argv[2:])
+print(batches[-1], flush=True)
+sys.exit(code)
+"""
 
+
+def test_sigterm_during_the_build_removes_the_temp_file_and_says_so(world, tmp_path):
+    """In a fresh interpreter, as the other signal tests (see test_signals.py)."""
     cache = tmp_path / "cache"
-    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(cache))
-    real = targets_module.teacher_logits
-    batches: list[list[str]] = []
-
-    def logits_then_signal(*args):
-        batches.append([p.name for p in cache.glob("teacher-targets/*/*.tmp*")])
-        if len(batches) == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(*args)
-
-    monkeypatch.setattr(targets_module, "teacher_logits", logits_then_signal)
-
-    def outside_the_build(signum: int, frame: object) -> None:
-        """Would the build not handle it, the signal ends here, not the test session."""
-
-    previous = signal.signal(signal.SIGTERM, outside_the_build)
-    try:
-        code, _, err = _run(_distill(world, tmp_path / "out", "--batch", "2"), capsys)
-        handler = signal.getsignal(signal.SIGTERM)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert code == 143, err
-    assert len(batches) == 2 and batches[1], batches  # stopped with the file half written
-    (message,) = _lines(err)
+    argv = _distill(world, tmp_path / "out", "--batch", "2")
+    env = {**os.environ, "SEGCOMPRESS_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_MID_BUILD, str(cache), *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert done.returncode == 143, (done.returncode, done.stderr)
+    assert "logits.npy.tmp" in done.stdout, done.stdout  # stopped with the file half written
+    (message,) = _lines(done.stderr)
     assert message.startswith("segcompress: SIGTERM while building the teacher targets in ")
     assert "the partial file was removed; run the same command again" in message, message
-    assert list(cache.glob("teacher-targets/*/*tmp*")) == []
-    assert handler is outside_the_build  # put back after the build
+    assert list(cache.rglob("*tmp*")) == []
 
 
 # -- resume ------------------------------------------------------------------------------------
