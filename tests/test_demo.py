@@ -52,6 +52,8 @@ def test_every_artefact_is_written(demo_dir: Path) -> None:
         "deploy/student_kd.onnx",
         "deploy/student_kd.int8.onnx",
         "benchmark.json",
+        "edge/drive.overlay.mp4",
+        "edge/frames.png",
         "report.html",
         "report.md",
         *(f"{run}/{name}" for run in RUNS.values() for name in ("best.pt", "last.pt", "log.jsonl")),
@@ -70,6 +72,13 @@ def test_every_artefact_is_written(demo_dir: Path) -> None:
     bench = json.loads((demo_dir / "benchmark.json").read_text())
     assert [r["key"] for r in bench["rows"]] == [key for key, _ in ROWS]
     assert all(r["latency_p50_ms"] > 0 for r in bench["rows"])
+
+
+def test_segcompress_edge_ran_the_int8_student_on_a_clip(demo_dir: Path) -> None:
+    summary = json.loads((demo_dir / "edge" / "drive.summary.json").read_text())
+    assert summary["frames"] == QUICK_BUDGET.clip_scenes * QUICK_BUDGET.clip_frames
+    assert summary["int8"] and summary["complete"]
+    assert "## On the vehicle" in (demo_dir / "report.md").read_text()
 
 
 def test_fix_examples_are_the_images_distillation_helped_most(demo_dir: Path) -> None:
@@ -120,7 +129,7 @@ def test_report_numbers_match_the_evaluations(demo_dir: Path) -> None:
     for row, label in ROWS:
         assert label in text and f"{miou[row]:.4f}" in text
     assert "Input" in md and "Ground Truth" in md
-    assert len(re.findall(r'<img src="data:image/png;base64,', text)) == 6
+    assert len(re.findall(r'<img src="data:image/png;base64,', text)) == 7  # 6 + edge frames
     assert text.count('<tr class="mean">') == 2
     for verb in ("train", "distill", "evaluate", "export", "quantize", "benchmark"):
         assert f"segcompress {verb} " in text

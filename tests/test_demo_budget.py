@@ -30,6 +30,7 @@ def test_both_budgets_distil_with_dist_on_cached_targets_and_unlabelled_frames()
         "export",
         "quantize",
         "benchmark",
+        "edge-video",
         "report",
     )
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from segcompress.data.classes import ClassTable
+from segcompress.demo.edge_clip import edge_line
 from segcompress.fileio import atomic_write_bytes
 from segcompress.viz import save_figure
 
@@ -389,6 +390,12 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def _edge_html(inputs: dict[str, Any]) -> list[str]:
+    strip = _data_uri(Path(inputs["edge"]["strip"]))
+    line = html.escape(edge_line(inputs))
+    return ["<h2>On the vehicle</h2>", f"<p>{line}</p>", f'<img src="{strip}" alt="overlay">']
+
+
 def render_html(inputs: dict[str, Any], figures: dict[str, Path]) -> str:
     """The self-contained HTML report (every figure inlined as a data: URI)."""
     esc = html.escape
@@ -430,6 +437,7 @@ def render_html(inputs: dict[str, Any], figures: dict[str, Path]) -> str:
         img("curves", "Training loss and validation mIoU per epoch"),
         "<h2>Accuracy vs latency</h2>",
         img("tradeoff", "Validation mIoU against latency"),
+        *(_edge_html(inputs) if "edge" in inputs else []),
         "<h2>Confusion matrices</h2>",
         '<div class="side">',
         *(
@@ -472,6 +480,9 @@ def render_markdown(inputs: dict[str, Any], figures: dict[str, Path], base: Path
         parts += [f"### {dict(ROWS)[key]}", "", _md_table(CLASS_HEADER, rows, mean), ""]
     parts += ["## Training curves", "", img("curves", "training curves"), ""]
     parts += ["## Accuracy vs latency", "", img("tradeoff", "accuracy vs latency"), ""]
+    if "edge" in inputs:
+        strip = Path(inputs["edge"]["strip"]).relative_to(base).as_posix()
+        parts += ["## On the vehicle", "", edge_line(inputs), "", f"![overlay frames]({strip})", ""]
     parts += ["## Confusion matrices", ""]
     parts += [img(f"confusion_{k}", f"confusion {k}") + "\n" for k in DETAIL_ROWS]
     parts += ["## Reproduce", ""]

@@ -45,6 +45,10 @@ class DemoBudget:
     note: str = ""
     n_unlabeled: int = 0  # synthetic frames without masks, for the distilled student only
     teacher_eval_every: int = 1  # epochs between the teacher's val passes (the last one always)
+    # The synthetic driving clip segcompress-edge runs the INT8 student on (at synth_size).
+    clip_scenes: int = 3
+    clip_frames: int = 30  # per scene
+    clip_fps: int = 15
     student_args: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +110,8 @@ QUICK_BUDGET = replace(
     calib_n=8,
     bench_runs=5,
     bench_warmup=1,
+    clip_scenes=1,
+    clip_frames=6,
     note="--quick smoke run: 16 training images and 8 unlabelled frames, 1 epoch, teacher at "
     "base_width 8 and skip_channels 8; the numbers only show that every stage works",
 )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ from segcompress.demo.stages import (
     size_text,
     write_eval,
 )
+from segcompress.errors import DataError
 from segcompress.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ __all__ = [
     "STAGE_CLASSES",
     "STAGE_TITLES",
     "Benchmark",
+    "EdgeVideo",
     "Export",
     "Quantize",
     "Report",
@@ -241,12 +245,84 @@ class Benchmark(DemoStage):
         return len(data["rows"]) == len(result["labels"])
 
 
+class EdgeVideo(DemoStage):
+    """The distilled INT8 student on a synthetic driving clip, run by ``segcompress-edge`` in a
+    process of its own, as on the vehicle (where there is no torch)."""
+
+    name = "edge-video"
+    title = "segcompress-edge: the INT8 student on a synthetic driving clip"
+    needs = (Quantize.name,)
+    threads = 2
+
+    def settings(self) -> dict[str, Any]:
+        b = self.budget
+        return {
+            "size": list(b.synth_size),
+            "scenes": b.clip_scenes,
+            "frames": b.clip_frames,
+            "fps": b.clip_fps,
+            "seed": b.seed,
+            "threads": self.threads,
+        }
+
+    @property
+    def folder(self) -> Path:
+        return self.demo.out / "edge"
+
+    def outputs(self) -> list[Path]:
+        names = ("drive.mp4", "drive.overlay.mp4", "drive.summary.json", "frames.png")
+        return [self.folder / name for name in names]
+
+    def command(self) -> list[str]:
+        clip, out = str(self.folder / "drive.mp4"), str(self.folder)
+        run = ["segcompress-edge", "run", str(self.demo.int8_path), clip, "--out", out]
+        return [*run, "--threads", str(self.threads), "--overwrite"]
+
+    def run(self, done: Mapping[str, Record]) -> dict[str, Any]:
+        from segcompress.demo.edge_clip import frame_strip, render_clip
+
+        s = self.settings()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        size = (s["size"][0], s["size"][1])
+        render_clip(self.folder / "drive.mp4", size, s["scenes"], s["frames"], s["fps"], s["seed"])
+        edge = [sys.executable, "-m", "segcompress_edge", *self.command()[1:], "--no-progress"]
+        ran = subprocess.run(edge, capture_output=True, text=True, check=False)
+        if ran.returncode != 0:
+            last = (ran.stderr.strip().splitlines() or ["no message"])[-1]
+            raise DataError(f"segcompress-edge failed on the demo clip: {last}")
+        summary = json.loads((self.folder / "drive.summary.json").read_text(encoding="utf-8"))
+        shown = frame_strip(
+            self.folder / "drive.overlay.mp4", self.folder / "frames.png", s["frames"]
+        )
+        return {
+            "frames": summary["frames"],
+            "size": s["size"],
+            "end_to_end_fps": summary["end_to_end_fps"],
+            "model_ms_p50": summary["model_ms_p50"],
+            "threads": self.threads,
+            "shown": shown,
+            "command": shlex.join(self.command()),
+        }
+
+    def check(self, result: dict[str, Any]) -> bool:
+        summary = json.loads((self.folder / "drive.summary.json").read_text(encoding="utf-8"))
+        return summary["frames"] == self.budget.clip_scenes * self.budget.clip_frames
+
+
 class Report(DemoStage):
     """``report.html`` and ``report.md`` from every other stage's files and records."""
 
     name = "report"
     title = "write report.html and report.md"
-    needs = (Data.name, *RUNS, Evaluate.name, Export.name, Quantize.name, Benchmark.name)
+    needs = (
+        Data.name,
+        *RUNS,
+        Evaluate.name,
+        Export.name,
+        Quantize.name,
+        Benchmark.name,
+        EdgeVideo.name,
+    )
 
     def settings(self) -> dict[str, Any]:
         from segcompress.report import REPORT_VERSION
@@ -278,6 +354,7 @@ STAGE_CLASSES: tuple[type[DemoStage], ...] = (
     Export,
     Quantize,
     Benchmark,
+    EdgeVideo,
     Report,
 )
 STAGES = tuple(cls.name for cls in STAGE_CLASSES)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from segcompress.data.synthetic.writer import UNLABELED
 from segcompress.demo.budget import DEFAULT_BUDGET, QUICK_BUDGET, DemoBudget
-from segcompress.demo.deploy_stages import Benchmark, Export, Quantize, build_stages
+from segcompress.demo.deploy_stages import Benchmark, EdgeVideo, Export, Quantize, build_stages
 from segcompress.demo.runner import Record, Runner
 from segcompress.demo.stages import Data, DemoStage, Evaluate, StudentKD, Training
 
@@ -118,6 +118,10 @@ class Demo:
             "commands": self.commands(),
             "stages": {name: record["seconds"] for name, record in done.items()},
             "data": done[Data.name]["result"]["summary"],
+            "edge": {
+                **done[EdgeVideo.name]["result"],
+                "strip": str(self.stage(EdgeVideo).folder / "frames.png"),
+            },
         }
 
 
