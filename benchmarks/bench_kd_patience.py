@@ -87,6 +87,13 @@ TEACHER_BF16 = Row("teacher", "teacher", flags=("--amp", "bf16"))
 # a teacher that sees more of each frame teach the small student more (distill --teacher-size)?
 LARGE = "144x192"
 TEACHER_LARGE = Row("teacher", "teacher", flags=("--amp", "bf16", "--img-size", LARGE))
+# Starting from ImageNet (BENCHMARKS.md, "Does starting from ImageNet pay?"): the teacher's
+# decoder on an EfficientNet-Lite2 encoder, and student_lite (student_q's decoder on Lite0), both
+# from the pretrained extra's weights, in bf16 autocast.
+PRETRAINED = ("--pretrained", "true", "--amp", "bf16")
+TEACHER_LITE2 = Row(
+    "teacher", "teacher", flags=("--model-arg", "encoder=efficientnet_lite2", *PRETRAINED)
+)
 CANDIDATES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [  # in the order they run
     (("cwd",), ()),
     (("dist",), ()),
@@ -155,6 +162,19 @@ def headline_rows() -> list[Row]:
     return rows
 
 
+def pretrained_rows() -> list[Row]:
+    """student_lite from ImageNet alone and distilled from the Lite2 teacher, beside the same
+    student from random weights (ImageNet's effect), and a tenth of the rate for the encoder
+    (a fine-tuning choice, read on the holdout)."""
+    kd, flags = RECIPE
+    return [
+        _student("student_lite", (), ("--amp", "bf16"), LONG),
+        _student("student_lite", (), PRETRAINED, LONG),
+        _student("student_lite", (), (*PRETRAINED, "--encoder-lr-mult", "0.1"), LONG),
+        _student("student_lite", kd, (*PRETRAINED, *flags), LONG, teacher=TEACHER_LITE2.name),
+    ]
+
+
 def student_q_rows(data: Path) -> list[Row]:
     """The INT8-shaped student (issue 16), at its widths and twice them: scratch and the
     recipe at the long schedule, and the wide one at twice that (is 24 epochs converged?); with
@@ -214,7 +234,7 @@ class PatienceSuite(Suite):
 
     def seeds_of(self, row: Row) -> list[int]:
         every = headline_rows() + unlabelled_rows(Path(self.data)) + student_q_rows(Path(self.data))
-        every += long_teacher_rows(Path(self.data))
+        every += long_teacher_rows(Path(self.data)) + pretrained_rows()
         if row in every and self.args.stage != "select":
             return self.args.seeds
         return self.args.seeds[:1]
@@ -223,7 +243,8 @@ class PatienceSuite(Suite):
 def _scratch_of(row: Row) -> Row:
     """The scratch row with the same model, model arguments, epochs and scale/crop setting."""
     pairs = zip(row.flags[::2], row.flags[1::2], strict=True)
-    kept = tuple(x for pair in pairs if pair[0] in ("--aug-scale", "--model-arg") for x in pair)
+    same = ("--aug-scale", "--model-arg", "--pretrained", "--amp")
+    kept = tuple(x for pair in pairs if pair[0] in same for x in pair)
     return _student(row.model, (), kept, row.epochs)
 
 
@@ -357,7 +378,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IDD-Lite root")
     parser.add_argument(
         "--stage",
-        choices=("scratch", "select", "final", "unlabeled", "student_q", "longer", "long_teacher"),
+        choices=(
+            "scratch",
+            "select",
+            "final",
+            "unlabeled",
+            "student_q",
+            "longer",
+            "long_teacher",
+            "pretrained",
+        ),
         required=True,
     )
     add_arguments(parser, "runs/bench/patient", str(HERE / "configs" / "idd_lite_patient.yaml"))
@@ -386,6 +416,8 @@ def main() -> None:
     if args.stage == "student_q":  # issue 16: the INT8-shaped student beside student_s
         rows = headline_rows()[:2] + student_q_rows(args.data)
         teachers = [TEACHER, TEACHER_BF16, TEACHER_LARGE]
+    if args.stage == "pretrained":
+        rows, teachers = pretrained_rows(), [TEACHER_LITE2]
     if args.stage == "scratch":  # rows that need no teacher, e.g. while the teachers train
         rows, teachers = [r for r in final_rows(args.data) if not r.kd], []
     records = suite.run(teachers, rows)

@@ -90,6 +90,8 @@ class ModelConfig:
 
     name: str = "teacher"
     args: dict[str, Any] = field(default_factory=dict)
+    # Start the encoder from ImageNet (models with ``encoder=...``); a training-time choice.
+    pretrained: bool = False
 
 
 @dataclass
@@ -105,6 +107,8 @@ class OptimConfig:
     min_lr_ratio: float = 0.01
     poly_power: float = 0.9
     grad_clip: float | None = 1.0
+    # The pretrained encoder's learning rate as a multiple of ``lr``.
+    encoder_lr_mult: float = 1.0
 
 
 @dataclass
@@ -366,10 +370,13 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def recipe_changes(saved: TrainConfig, new: TrainConfig) -> list[tuple[str, Any, Any]]:
+def recipe_changes(
+    saved: TrainConfig | dict[str, Any], new: TrainConfig | dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
     """(key, saved value, new value) for every key that changes what a resumed run trains:
-    everything but :data:`RESUME_FREE_KEYS` (a key one side lacks has the value None)."""
-    before, after = _flat(config_to_dict(saved)), _flat(config_to_dict(new))
+    everything but :data:`RESUME_FREE_KEYS` (a key one side lacks has the value None).
+    Configs or plain nested dicts (e.g. ``{"model": {"args": ...}}``)."""
+    before, after = (_flat(c if isinstance(c, dict) else config_to_dict(c)) for c in (saved, new))
     return [
         (key, before.get(key), after.get(key))
         for key in sorted(before.keys() | after.keys())
@@ -412,6 +419,12 @@ def validate_config(cfg: TrainConfig, source: str = "config") -> None:
     o = cfg.optim
     need(math.isfinite(o.lr) and o.lr > 0, "optim.lr", "a positive number", o.lr)
     need(o.weight_decay >= 0, "optim.weight_decay", "0 or more", o.weight_decay)
+    need(
+        math.isfinite(o.encoder_lr_mult) and o.encoder_lr_mult > 0,
+        "optim.encoder_lr_mult",
+        "a positive number",
+        o.encoder_lr_mult,
+    )
     need(o.warmup_epochs >= 0, "optim.warmup_epochs", "0 or more", o.warmup_epochs)
     need(0 <= o.min_lr_ratio <= 1, "optim.min_lr_ratio", "in [0, 1]", o.min_lr_ratio)
     need(o.grad_clip is None or o.grad_clip > 0, "optim.grad_clip", "positive or null", o.grad_clip)

@@ -219,3 +219,12 @@ def test_curve_gains_follow_the_gap_through_the_same_run(patience: ModuleType) -
     assert "holdout_curve_gain" not in table["student_q scratch (8 ep)"]
     text = patience.curve_gains_markdown(list(table.values()))
     assert "| student_q + dist (8 ep) | 1 | 2: +4.00, 4: +0.50, 6: +0.50, 8: +0.50 |" in text
+
+
+def test_pretrained_distilled_row_is_compared_with_the_pretrained_student_alone(patience) -> None:
+    """The gain of distillation is over the same ImageNet-started student, not over the
+    student from random weights (that difference is ImageNet's, not the teacher's)."""
+    random_init, alone, _, distilled = patience.pretrained_rows()
+    assert patience._scratch_of(distilled) == alone
+    assert patience._scratch_of(distilled) != random_init
+    assert distilled.teacher == patience.TEACHER_LITE2.name

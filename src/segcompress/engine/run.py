@@ -20,6 +20,7 @@ from segcompress.config import (
     KD_TERMS,
     TrainConfig,
     config_from_dict,
+    config_to_dict,
     recipe_changes,
     save_config,
     validate_config,
@@ -164,16 +165,30 @@ def _shown_value(value: Any) -> str:
 
 
 def check_resumed_recipe(
-    cfg: TrainConfig, state: dict[str, Any], allow: bool
+    cfg: TrainConfig, state: dict[str, Any], allow: bool, model: torch.nn.Module | None = None
 ) -> list[tuple[str, Any, Any]]:
     """Refuse a resume that would change what is trained (a UsageError naming the key and
     both values) unless ``allow`` (``--resume-with-changes``); returns the changes allowed.
 
     Epochs, threads and the output options may change (``config.RESUME_FREE_KEYS``): one run
     whose epochs were trained with different recipes is not what its config.yaml would say.
+    Without ``model`` the config is compared, but for the model's arguments; with it, the
+    arguments the model was built with (a YAML ``model.args`` that leaves out defaults is no
+    change, a default that changed since is one).
     """
     path = Path(cfg.out) / "last.pt"
-    changes = recipe_changes(_saved_config(state, path), cfg)
+    if model is None:
+        saved = config_to_dict(_saved_config(state, path))
+        new = config_to_dict(cfg)
+        saved["model"]["args"] = new["model"]["args"] = {}
+    else:
+        from segcompress.models.registry import saved_model_args
+
+        built = getattr(model, "model_args", {})
+        before = saved_model_args(state["model_name"], state["model_args"])
+        saved = {"model": {"args": {k: v for k, v in before.items() if k != "num_classes"}}}
+        new = {"model": {"args": {k: v for k, v in built.items() if k != "num_classes"}}}
+    changes = recipe_changes(saved, new)
     if changes and not allow:
         key, old, new = changes[0]
         more = f" (and {len(changes) - 1} more: {', '.join(c[0] for c in changes[1:])})"
@@ -227,13 +242,19 @@ def _load_teacher(cfg: TrainConfig, classes: ClassTable) -> torch.nn.Module:
     return members[0] if len(members) == 1 else TeacherEnsemble(members)
 
 
-def _build_objective(cfg: TrainConfig, classes: ClassTable, spec: DataSpec) -> torch.nn.Module:
+def _build_objective(
+    cfg: TrainConfig, classes: ClassTable, spec: DataSpec, *, resume: bool
+) -> torch.nn.Module:
     from segcompress.losses import DistillationLoss, build_segmentation_loss
     from segcompress.models.registry import create_model
 
     if "num_classes" in cfg.model.args:
         raise UsageError("model.args: num_classes comes from the dataset's class table; remove it")
-    model = create_model(cfg.model.name, num_classes=classes.num_classes, **cfg.model.args)
+    # A resumed run's weights come from its checkpoint, never again from ImageNet.
+    pretrained = cfg.model.pretrained and not resume
+    model = create_model(
+        cfg.model.name, num_classes=classes.num_classes, pretrained=pretrained, **cfg.model.args
+    )
     lc = cfg.loss
     loss = build_segmentation_loss(
         {"ce": lc.ce, "dice": lc.dice, "focal": lc.focal, "lovasz": lc.lovasz},
@@ -422,12 +443,19 @@ def train_run(
             print(f"--skip-bad: left out {skipped} bad or unpaired files (see `data check`)")
         classes = train_set.classes
         provenance = _check_resumed_teacher(cfg, resume_state or {})
-        objective = _build_objective(cfg, classes, spec)
+        objective = _build_objective(cfg, classes, spec, resume=resume)
         notice = _teacher_size_notice(cfg)
         if notice and info.is_main:
             print(notice)
         if cfg.distill.precompute_teacher:
             train_set = _with_teacher_targets(cfg, spec, train_set, objective, device, info)
+        if resume_state is not None:  # the model's arguments as built, against the saved ones
+            changes += check_resumed_recipe(
+                cfg,
+                resume_state,
+                allow_changes,
+                objective.model,  # type: ignore[arg-type]
+            )
         train_loader, val_loader = make_loaders(
             train_set,
             val_set,
