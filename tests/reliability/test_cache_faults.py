@@ -323,8 +323,15 @@ def test_resume_refuses_a_changed_recipe_unless_asked_and_records_it(world, tmp_
     assert {name: _digest(out / name) for name in kept} == kept  # nothing written
     code, _, err = _run([*resume, "--lr", "0.01", "--temperature", "2"], capsys)
     assert code == 2 and "(and 1 more: optim.lr)" in err, err
-    # How long, how fast and what is printed stay free to change.
-    assert _run([*resume, "--threads", "1", "--no-progress", "--samples", "1"], capsys)[0] == 0
+    code, _, err = _run([*resume, "--model-arg", "width_mult=0.5"], capsys)
+    assert code == 2 and "model.args.width_mult was 1.0" in err and "now 0.5" in err, err
+    assert {name: _digest(out / name) for name in kept} == kept
+    # How long, how fast and what is printed stay free to change, and a YAML model.args that
+    # leaves out the defaults builds the same model.
+    config = tmp_path / "run.yaml"
+    config.write_text("model:\n  args: {upsample: nearest}\n")
+    free = ["--threads", "1", "--no-progress", "--samples", "1", "--config", str(config)]
+    assert _run([*resume, *free], capsys)[0] == 0
     changed = ["distill", "--out", str(out), "--resume-with-changes", "--epochs", "3"]
     assert _run([*changed, "--kd", "kl"], capsys)[0] == 0
     (row,) = [json.loads(line) for line in (out / "config_history.jsonl").read_text().splitlines()]
