@@ -415,6 +415,33 @@ found while training) are checked by `tests/reliability/test_cache_faults.py`:
 - **`--resume-with-changes`** accepts what `resume-changed-recipe` refuses, and appends the
   change to the run's `config_history.jsonl`
   (`{"after_epoch": 1, "changes": {"distill.kd": {"from": ["dist"], "to": ["kl"]}}}`).
+
+## segcompress-edge (the vehicle runtime, `./edge`)
+
+Not generated: `tests/edge/test_bad_inputs.py` checks each line (exit code, one line on stderr,
+no traceback). Nothing is written before the inputs, the model and `--out` are checked.
+
+- **Truncated or corrupt video** (`run student.int8.onnx cut.mp4 --out o`): exit 1,
+  `cut.mp4: cannot read this video (Invalid data found when processing input); the file is
+  corrupt, truncated or not a video`. A decoding error part-way through stops the run with
+  `corrupt or truncated video at frame N (...)`; the frames before it stay in a playable overlay.
+- **Not a video** (a text file named `notes.mp4`): exit 1, the same line naming `notes.mp4`.
+- **ONNX file without segcompress metadata**: exit 2, `bare.onnx: no segcompress metadata in
+  this ONNX file; pass --classes FILE, or export it with `segcompress export``
+  (`--img-size HxW` is asked for too when the graph's size is dynamic).
+- **Not an ONNX model / cut ONNX file**: exit 1, `cut.onnx: onnxruntime cannot load this model
+  (... Protobuf parsing failed.); export it again with `segcompress export``.
+- **Missing runtime** (`--runtime openvino` without OpenVINO): exit 2, `--runtime openvino: the
+  openvino package is not installed; pip install 'segcompress-edge[openvino]'`.
+- **Unwritable `--out`**: exit 2, `--out afile/out: cannot write there (Not a directory);
+  choose another folder`.
+- **Existing outputs**: exit 2, `o/drive.summary.json: already exists; pass --overwrite to
+  replace it`; nothing is written.
+- **Frames that change size mid-stream**: handled (exit 0). Each frame's mask is computed at its
+  own size; the overlay video keeps the first frame's size (later frames scaled to it); the
+  summary lists each change (`size_changes`) and one line says where the first was.
+- **Ctrl-C**: exit 130, `interrupted: the frames done are in o/drive.overlay.mp4 (playable)`;
+  the summary is written with `"complete": false`.
 """
 
 
