@@ -196,3 +196,8 @@ def test_encoder_learns_at_its_own_rate() -> None:
     assert all(rates[i] == pytest.approx(cfg.optim.lr * 0.1) for i in ids)
     others = [rates[id(p)] for p in model.parameters() if id(p) not in ids]
     assert others and all(r == pytest.approx(cfg.optim.lr) for r in others)
+
+
+def test_decoder_widths_that_are_not_a_list_are_one_line() -> None:
+    with pytest.raises(UsageError, match=r"decoder_widths must be a list of 4 widths"):
+        create_model("student_lite", num_classes=3, decoder_widths="16/24/40/112")

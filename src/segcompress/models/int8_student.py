@@ -164,6 +164,10 @@ def student_lite(
 ) -> AdditiveUNet:
     """``student_q``'s INT8-shaped additive decoder on an EfficientNet-Lite encoder; start it
     from ImageNet with ``create_model(..., pretrained=True)`` (``--pretrained``)."""
+    if isinstance(decoder_widths, str) or not isinstance(decoder_widths, (list, tuple)):
+        raise UsageError(
+            f"decoder_widths must be a list of 4 widths, e.g. [32,48,64,96], got {decoder_widths!r}"
+        )
     return AdditiveUNet(
         num_classes,
         [],
