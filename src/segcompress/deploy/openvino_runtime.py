@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from segcompress.deploy.metadata import ModelInfo
-from segcompress.deploy.runtime import GraphPredictor
+from segcompress.deploy.predictor import GraphPredictor
 from segcompress.errors import DataError, UsageError
 
 __all__ = [
