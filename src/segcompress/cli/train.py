@@ -361,18 +361,26 @@ def _resolve_config(args: argparse.Namespace, mode: str) -> tuple[Any, dict[str,
         cfg = apply_overrides(cfg, overrides, "command line")
         if getattr(args, "model_arg", None):
             cfg.model.args = {**cfg.model.args, **dict(args.model_arg)}
+        if "data.unlabeled" in overrides and mode == "train":
+            raise UsageError(
+                "--unlabeled: frames without masks learn from a teacher; use `segcompress "
+                "distill --teacher T.pt --unlabeled DIR`"
+            )
+        if "data.unlabeled" in overrides and "distill.precompute_teacher" not in overrides:
+            # Unlabelled frames learn from cached teacher targets only: --unlabeled asks for them.
+            cfg.distill.precompute_teacher = True
         return cfg
 
     cfg = layer(base)
     if getattr(args, "resume", False) or getattr(args, "resume_with_changes", False):
         saved, state = resume_config(Path(cfg.out))
         cfg = layer(saved)
-    # Flags are range-checked by argparse, so a value out of range came from a file.
-    validate_config(cfg, getattr(args, "config", None) or ("last.pt" if state else "config"))
     if mode == "train" and cfg.distill.teacher is not None:
         raise UsageError("this config names a teacher (distill.teacher); use `segcompress distill`")
     if mode == "distill" and cfg.distill.teacher is None:
         raise UsageError("distill needs --teacher CHECKPOINT (e.g. runs/teacher/best.pt)")
+    # Flags are range-checked by argparse, so a value out of range came from a file.
+    validate_config(cfg, getattr(args, "config", None) or ("last.pt" if state else "config"))
     return cfg, state
 
 
