@@ -20,7 +20,8 @@ demo: $(STAMP)
 	$(BIN)/segcompress demo --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not own_process"
+	$(BIN)/python -m pytest -q -p no:xdist -m own_process
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -209,7 +209,7 @@ def test_report_opens_in_a_real_browser(demo_dir: Path, tmp_path: Path) -> None:
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
     assert dom.stdout.count("<table") == 4
-    assert len(re.findall(r'<img src="data:image/png;base64,', dom.stdout)) == 6
+    assert len(re.findall(r'<img src="data:image/png;base64,', dom.stdout)) == 7  # 6 + edge frames
     shot_run = chromium(f"--screenshot={shot}", "--window-size=1280,2400")
     assert shot_run.returncode == 0 and shot.is_file(), shot_run.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"))

@@ -240,6 +240,7 @@ for attempt in ("checked before", "found while writing"):
 """
 
 
+@pytest.mark.own_process
 def test_a_full_cache_disk_is_one_line_never_sigbus_and_leaves_no_temp_file(world, tmp_path):
     """The issue's fault for real: SEGCOMPRESS_CACHE on a 512 KiB tmpfs, an 832 KiB cache."""
     reason = _namespace_reason()
