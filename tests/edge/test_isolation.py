@@ -33,5 +33,11 @@ def test_a_run_loads_no_torch(int8_onnx: Path, video: Path, tmp_path: Path) -> N
         "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'segcompress', 'onnx')]; "
         "print(rc, bad)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert out.stdout.strip().splitlines()[-1] == "0 []"

@@ -27,6 +27,10 @@ import pytest
 from segcompress.cli import main
 from tests.reliability.bad_inputs import damage_cache
 
+# Its subprocess tests took down the xdist worker that ran them in full runs (never alone):
+# `make test` runs this module in a pytest process of its own.
+pytestmark = pytest.mark.own_process
+
 SMALL = ["--model", "student_xs", "--img-size", "32x64", "--batch", "4", "--no-progress"]
 RUN = [*SMALL, "--epochs", "1", "--threads", "1", "--samples", "0", "--seed", "0"]
 RUN += ["--deterministic"]
@@ -218,6 +222,7 @@ def _namespace_reason() -> str | None:
         ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
         capture_output=True,
         text=True,
+        stdin=subprocess.DEVNULL,  # never the xdist worker's channel
     )
     if probe.returncode:
         return f"cannot mount a tmpfs in a mount namespace here: {probe.stderr.strip()}"
@@ -240,7 +245,6 @@ for attempt in ("checked before", "found while writing"):
 """
 
 
-@pytest.mark.own_process
 def test_a_full_cache_disk_is_one_line_never_sigbus_and_leaves_no_temp_file(world, tmp_path):
     """The issue's fault for real: SEGCOMPRESS_CACHE on a 512 KiB tmpfs, an 832 KiB cache."""
     reason = _namespace_reason()
@@ -255,6 +259,7 @@ def test_a_full_cache_disk_is_one_line_never_sigbus_and_leaves_no_temp_file(worl
         ["unshare", "-m", "sh", "-c", script, "sh", *command],
         capture_output=True,
         text=True,
+        stdin=subprocess.DEVNULL,  # never the xdist worker's channel
         env=env,
         cwd=REPO,
     )
@@ -295,6 +300,7 @@ def test_sigterm_during_the_build_removes_the_temp_file_and_says_so(world, tmp_p
         [sys.executable, "-c", _SIGTERM_MID_BUILD, str(cache), *argv],
         capture_output=True,
         text=True,
+        stdin=subprocess.DEVNULL,  # never the xdist worker's channel
         env=env,
         cwd=REPO,
     )

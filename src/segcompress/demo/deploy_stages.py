@@ -286,7 +286,9 @@ class EdgeVideo(DemoStage):
         size = (s["size"][0], s["size"][1])
         render_clip(self.folder / "drive.mp4", size, s["scenes"], s["frames"], s["fps"], s["seed"])
         edge = [sys.executable, "-m", "segcompress_edge", *self.command()[1:], "--no-progress"]
-        ran = subprocess.run(edge, capture_output=True, text=True, check=False)
+        ran = subprocess.run(
+            edge, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        )
         if ran.returncode != 0:
             last = (ran.stderr.strip().splitlines() or ["no message"])[-1]
             raise DataError(f"segcompress-edge failed on the demo clip: {last}")
