@@ -181,7 +181,7 @@ def test_checkpoint_rebuilds_without_the_wheel(tmp_path: Path, monkeypatch) -> N
 
 def test_encoder_learns_at_its_own_rate() -> None:
     from segcompress.config import TrainConfig
-    from segcompress.engine.trainer import build_optimizer
+    from segcompress.engine.schedule import build_optimizer
 
     model = create_model("student_lite", num_classes=3)
     cfg = TrainConfig()

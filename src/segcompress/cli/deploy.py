@@ -15,6 +15,7 @@ from typing import Any
 from segcompress.cli.common import (
     add_dataset_args,
     key_value,
+    positive_float,
     positive_int,
     resolve_splits,
     size_arg,
@@ -28,18 +29,8 @@ __all__ = ["register"]
 _MB = 2**20
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def _fraction(text: str) -> float:
-    value = _positive_float(text)
+    value = positive_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}")
     return value
@@ -230,7 +221,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_dataset_args(p, root_required=False)
     p.add_argument("--split", default="val", help="split of --data (default val)")
     p.add_argument("--verify-n", type=positive_int, default=8, help="real images (default 8)")
-    p.add_argument("--atol", type=_positive_float, default=DEFAULT_ATOL)
+    p.add_argument("--atol", type=positive_float, default=DEFAULT_ATOL)
     p.add_argument("--min-agreement", type=_fraction, default=DEFAULT_MIN_AGREEMENT)
     p.add_argument("--json", help="write the export report as JSON")
     p.set_defaults(func=_export)

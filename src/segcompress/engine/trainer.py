@@ -47,7 +47,7 @@ from segcompress.engine.distributed import DistInfo, ShardSampler, all_reduce_su
 from segcompress.engine.evaluate import autocast, draw_samples, evaluate, torch_predictor
 from segcompress.engine.logging import RunLog
 from segcompress.engine.outdir import check_free_space
-from segcompress.engine.schedule import LRSchedule
+from segcompress.engine.schedule import LRSchedule, build_optimizer
 from segcompress.errors import DataError, UsageError
 from segcompress.metrics import compute_scores
 from segcompress.models.encoders import PretrainedEncoder
@@ -56,7 +56,6 @@ __all__ = [
     "DataInfo",
     "Trainer",
     "amp_dtype",
-    "build_optimizer",
     "make_loaders",
     "seed_everything",
 ]
@@ -152,29 +151,6 @@ def _to_device(target: Tensor | tuple[Tensor, ...], device: torch.device) -> Any
     if isinstance(target, (tuple, list)):
         return tuple(t.to(device, non_blocking=True) for t in target)
     return target.to(device, non_blocking=True)
-
-
-def build_optimizer(
-    params: list[nn.Parameter], cfg: TrainConfig, encoder: frozenset[int] = frozenset()
-) -> torch.optim.Optimizer:
-    """AdamW (or SGD with Nesterov momentum); no weight decay on biases and norm weights.
-
-    ``encoder``: ids of pretrained encoder parameters, which learn at ``optim.encoder_lr_mult``
-    times the rate (fine-tuning moves ImageNet features less than a new decoder)."""
-    groups = []
-    for part, lr in ((False, cfg.optim.lr), (True, cfg.optim.lr * cfg.optim.encoder_lr_mult)):
-        mine = [p for p in params if (id(p) in encoder) == part]
-        if part and not mine:
-            continue  # models without a pretrained encoder keep their two groups
-        groups += [
-            {"params": [p for p in mine if p.ndim > 1], "weight_decay": cfg.optim.weight_decay},
-            {"params": [p for p in mine if p.ndim <= 1], "weight_decay": 0.0},
-        ]
-        for group in groups[-2:]:
-            group["lr"] = lr
-    if cfg.optim.name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum, nesterov=True)
-    return torch.optim.AdamW(groups, lr=cfg.optim.lr)
 
 
 def _plain(value: Any) -> Any:
