@@ -5,8 +5,7 @@
 * :mod:`~segcompress.deploy.onnx_export`: ``export_checkpoint`` (fuse, export, check, verify).
 * :mod:`~segcompress.deploy.quantize`: ``quantize_onnx`` / ``quantize_dataset`` (static QDQ by
   ONNX Runtime or NNCF).
-* :mod:`~segcompress.deploy.benchmark`: ``benchmark`` (latency, throughput, size, memory);
-  :mod:`~segcompress.deploy.op_profile`: where the time goes, per operator and runtime.
+* :mod:`~segcompress.deploy.benchmark`: ``benchmark`` (latency, throughput, size, memory).
 * :mod:`~segcompress.deploy.metadata`: ``ModelInfo`` and its ONNX ``metadata_props`` form.
 
 Names are imported lazily so that ``import segcompress.deploy`` stays cheap.

@@ -1,4 +1,5 @@
-"""Per-operator profiles: the ops the runtime ran, counted and timed (no timing assertions)."""
+"""Per-operator profiles (``benchmarks/op_profile.py``): the ops the runtime ran, counted and
+timed (no timing assertions)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segcompress.deploy.op_profile import (
-    CATEGORIES,
-    op_category,
-    profile_onnxruntime,
-    profile_openvino,
-)
 from segcompress.deploy.quantize import runtime_graph
+from tests.benchmark_scripts import load_benchmark
+
+op_profile = load_benchmark("op_profile")
+CATEGORIES = op_profile.CATEGORIES
+op_category = op_profile.op_category
+profile_onnxruntime = op_profile.profile_onnxruntime
+profile_openvino = op_profile.profile_openvino
 
 X = np.random.default_rng(0).standard_normal((1, 3, 64, 64), dtype=np.float32)
 
@@ -68,7 +70,7 @@ def test_traffic_of_a_hand_built_graph() -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from segcompress.deploy.op_profile import estimate_traffic
+    estimate_traffic = op_profile.estimate_traffic
 
     w = numpy_helper.from_array(np.zeros((16, 8, 3, 3), np.float32), "w")
     b = numpy_helper.from_array(np.zeros(16, np.float32), "b")
