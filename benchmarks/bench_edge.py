@@ -12,7 +12,7 @@ at batch 1 and 8 (the deployment harness, ``segcompress.deploy.benchmark``). The
 * **achieved GOP/s** of every student row (FLOPs = 2 x MAC of convolutions, as
   ``segcompress.models.profile`` counts them), as % of the best peak of its precision;
 * **memory traffic** per inference (weights once, activations written once and read by each
-  consumer; ``segcompress.deploy.op_profile.estimate_traffic``) and the time it needs at the
+  consumer; ``op_profile.estimate_traffic``) and the time it needs at the
   measured bandwidth: the memory bound;
 * **where the time goes**: per-operator kernel time of each student's INT8 files at the
   largest size, batch 1 (ORT profiling, OpenVINO performance counters), by category;
@@ -33,7 +33,6 @@ alone on the machine: every number here is a time.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -42,23 +41,14 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from bench_int8_ab import model_spec
+from harness import add_arguments, machine_snapshot, time_call, write_result
+from int8_files import CALIB_N, export_spec
+from op_profile import CATEGORIES, estimate_traffic, profile_onnxruntime, profile_openvino
 
 from segcompress.cli.common import size_arg
-from segcompress.data.classes import IDD_LEVEL3
-from segcompress.deploy.benchmark import benchmark, machine_info
-from segcompress.deploy.metadata import ModelInfo
-from segcompress.deploy.onnx_export import export_model
-from segcompress.deploy.op_profile import (
-    CATEGORIES,
-    estimate_traffic,
-    profile_onnxruntime,
-    profile_openvino,
-)
+from segcompress.deploy.benchmark import benchmark
 from segcompress.deploy.quantize import quantize_onnx
 from segcompress.deploy.samples import smooth_images
-from segcompress.models.profile import time_calls
-from segcompress.models.registry import create_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "edge.json"
 STUDENTS = ("student_s", "student_xs", "student_q")
@@ -68,21 +58,14 @@ SPEED_TARGETS = {"student_s": (3.0, 1.5), "student_xs": (2.0, None), "student_q"
 QUANTIZERS = ("onnxruntime", "nncf")
 RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
 PEAK_CONV = (256, 256, 64, 64)  # in channels, out channels, height, width
-CALIB_N = 16
 COPY_MB = 256
 
 
 def _files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]:
     """FP32 and the two INT8 files of ``spec`` (``NAME[:key=value,...]``) at ``size``, keyed
     fp32 / onnxruntime / nncf."""
-    torch.manual_seed(0)
-    name, kwargs = model_spec(spec)
-    model = create_model(name, **kwargs).eval()
-    # model_args in the file's metadata: the FLOPs of a width_mult variant are its own
-    info = ModelInfo.of_model(model, size, IDD_LEVEL3)
     stem = f"{spec.replace(':', '-').replace('=', '-').replace(',', '-')}-{size[0]}x{size[1]}"
-    files = {"fp32": work / f"{stem}.onnx"}
-    export_model(model, files["fp32"], info)
+    files = {"fp32": export_spec(spec, size, work / f"{stem}.onnx")}
     images = smooth_images(CALIB_N, size, 0)
     for engine in QUANTIZERS:
         files[engine] = work / f"{stem}.{engine}-int8.onnx"
@@ -90,9 +73,9 @@ def _files(spec: str, size: tuple[int, int], work: Path) -> dict[str, Path]:
     return files
 
 
-def _time(fn: Any, runs: int, warmup: int = 3) -> float:
-    """Median seconds of ``runs`` calls of ``fn()`` (the deployment harness's loop)."""
-    return statistics.median(time_calls(lambda _: fn(), None, runs, warmup)) / 1e3
+def _time(fn: Any, runs: int) -> float:
+    """Median seconds of ``runs`` calls of ``fn()``."""
+    return statistics.median(time_call(fn, runs)) / 1e3
 
 
 def _peak_files(work: Path) -> dict[str, Path]:
@@ -401,14 +384,12 @@ def _targets(rows: list[dict[str, Any]], size: str) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
+    add_arguments(parser, RESULTS, threads=2, runs=50)
     parser.add_argument("--sizes", type=size_arg, nargs="+", default=[(96, 128), (256, 256)])
     parser.add_argument("--students", nargs="+", default=list(STUDENTS), help="NAME[:k=v,...]")
-    parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--profile-runs", type=int, default=20)
-    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
-    started = machine_info()
+    started = machine_snapshot(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         peak = measure_peak(work, args.threads, args.runs)
@@ -435,7 +416,6 @@ def main() -> None:
     result = {
         "threads": args.threads,
         "runs": args.runs,
-        "machine": {**started, "load_average_after": machine_info()["load_average"]},
         "peak": peak,
         "peak_gops": peaks,
         "bandwidth_gbps": gbps,
@@ -447,9 +427,7 @@ def main() -> None:
         "targets": _targets(rows, last),
     }
     _print_tables(result)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.results}")
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """INT8 against FP32, interleaved: ratios that survive a noisy shared CPU.
 
-``bench_edge.py`` times each (file, runtime) once, one after another, and two runs of it on
-this VM differed by up to 20%. Here every candidate is loaded once and then timed in
-``--rounds`` interleaved rounds of ``--runs`` calls each, so a slow minute hits all of them.
+``bench_edge.py`` times each (file, runtime) once, one after another, so a slow minute on a
+shared VM lands on one of them. Here every candidate is loaded once and then timed in
+``--rounds`` interleaved rounds of ``--runs`` calls each (``harness.interleave``).
 Reported per candidate: the median over rounds of each round's p50, and the median over
 rounds of its speed-up against ORT FP32 in the same round.
 
@@ -11,8 +11,8 @@ quantizer with the stem in FP32 (the default) and in INT8 (``--int8-stem``); NNC
 in ONNX Runtime and in OpenVINO. With several ``--models`` (``NAME`` or ``NAME:key=value,...``
 for model arguments) all of them are timed in the same rounds, and every candidate is also
 compared with the first model's ORT FP32 file. ``--before`` adds each model's files as exported
-and quantized before BENCHMARKS.md's "Constant resize scales" (:func:`as_before`), in the same
-rounds; ``--profile-runs`` adds ORT's per-operator profile of each FP32 and default INT8
+and quantized before BENCHMARKS.md's "Constant resize scales" (``int8_files.as_before``), in
+the same rounds; ``--profile-runs`` adds ORT's per-operator profile of each FP32 and default INT8
 file; ``--qoperator`` adds ORT's quantized file in QOperator format; ``--openvino-whole`` adds
 every file in OpenVINO with the whole graph run by OpenVINO (:data:`OPENVINO_WHOLE`). Writes
 ``benchmarks/results/int8_ab.json``.
@@ -23,111 +23,30 @@ every file in OpenVINO with the whole graph run by OpenVINO (:data:`OPENVINO_WHO
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import statistics
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import torch
-import torch.nn.functional as F
+from harness import (
+    Rounds,
+    add_arguments,
+    interleave,
+    machine_snapshot,
+    markdown_table,
+    write_result,
+)
+from int8_files import BEFORE, QOPERATOR, build_files
+from op_profile import op_category, profile_onnxruntime
 
-from segcompress.cli.common import key_value, size_arg
-from segcompress.data.classes import IDD_LEVEL3
-from segcompress.deploy import openvino_runtime, quantize
-from segcompress.deploy.benchmark import machine_info
-from segcompress.deploy.metadata import ModelInfo
-from segcompress.deploy.onnx_export import export_model
-from segcompress.deploy.op_profile import op_category, profile_onnxruntime
-from segcompress.deploy.quantize import quantize_onnx
+from segcompress.cli.common import size_arg
+from segcompress.deploy import openvino_runtime
 from segcompress.deploy.runtime import load_predictor
-from segcompress.deploy.samples import smooth_images
 from segcompress.errors import DataError
-from segcompress.models import baselines, blocks, int8_student, msunet
-from segcompress.models.profile import time_calls
-from segcompress.models.registry import create_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "int8_ab.json"
-CALIB_N = 16
-BEFORE = " (before)"  # suffix of a --before model's candidates
-
-
-@contextlib.contextmanager
-def as_before() -> Iterator[None]:
-    """Files built inside are exported and quantized as before BENCHMARKS.md's "Constant resize
-    scales": every map resized by target size (the exported graph reads each input's
-    ``Shape``; the same values, another graph) and the logits' float resize quantized."""
-
-    def by_size(x: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
-        align = False if mode == "bilinear" else None
-        return F.interpolate(x, size=like.shape[-2:], mode=mode, align_corners=align)
-
-    with contextlib.ExitStack() as stack:
-        for module in (blocks, msunet, int8_student, baselines):
-            stack.enter_context(mock.patch.object(module, "resize", by_size))
-        stack.enter_context(mock.patch.object(quantize, "float_output_resizes", lambda _: []))
-        yield
-
-
-def model_spec(text: str) -> tuple[str, dict[str, Any]]:
-    """``student_q:upsample=nearest`` -> (``student_q``, {``upsample``: ``nearest``}); values
-    are read as YAML scalars, like ``--model-arg``."""
-    name, _, rest = text.partition(":")
-    return name, dict(key_value(item) for item in rest.split(",") if item)
-
-
-QOPERATOR = "INT8, ORT quantizer, QOperator"
-
-
-def quantize_qoperator(fp32: Path, out: Path, images: torch.Tensor) -> None:
-    """``quantize_onnx``'s default file (per-channel, FP32 stem, same calibration) written in
-    ONNX Runtime's QOperator format instead of QDQ: the file itself holds ``QLinearConcat``,
-    ``QLinearMul`` and ``QLinearSigmoid`` where the QDQ file has FP32 ops between
-    ``DequantizeLinear`` and ``QuantizeLinear``. The library writes QDQ only; this measures
-    whether the other would pay (it did not: ORT fuses those QDQ groups itself). OpenVINO cannot
-    read it (its ``com.microsoft`` ops), so it is timed in ONNX Runtime only."""
-    import onnxruntime.quantization as ort_quantization
-
-    quantize_static = ort_quantization.quantize_static
-
-    def as_qoperator(*args: Any, **kwargs: Any) -> None:
-        quantize_static(*args, **{**kwargs, "quant_format": ort_quantization.QuantFormat.QOperator})
-
-    with mock.patch.object(ort_quantization, "quantize_static", as_qoperator):
-        quantize_onnx(fp32, out, images)
-
-
-def build_files(
-    spec: str, size: tuple[int, int], work: Path, qoperator: bool = False
-) -> dict[str, Path]:
-    """The FP32 file of the model ``spec`` and its three INT8 files (four with ``qoperator``),
-    under ``work``; a spec ending in :data:`BEFORE` is built :func:`as_before`."""
-    if spec.endswith(BEFORE):
-        with as_before():
-            return build_files(spec.removesuffix(BEFORE), size, work, qoperator)
-    torch.manual_seed(0)
-    name, kwargs = model_spec(spec)
-    model = create_model(name, **kwargs).eval()
-    info = ModelInfo.of_model(model, size, IDD_LEVEL3)
-    work.mkdir(parents=True, exist_ok=True)
-    files = {"FP32": work / "fp32.onnx"}
-    export_model(model, files["FP32"], info)
-    images = smooth_images(CALIB_N, size, 0)
-    variants = {
-        "INT8, ORT quantizer, FP32 stem": {"fp32_stem": True},
-        "INT8, ORT quantizer, INT8 stem": {"fp32_stem": False},
-        "INT8, NNCF": {"engine": "nncf"},
-    }
-    for i, (label, options) in enumerate(variants.items()):
-        files[label] = work / f"int8-{i}.onnx"
-        quantize_onnx(files["FP32"], files[label], images, **options)
-    if qoperator:
-        files[QOPERATOR] = work / "int8-qoperator.onnx"
-        quantize_qoperator(files["FP32"], files[QOPERATOR], images)
-    return files
 
 
 def refuse_unrunnable(
@@ -201,14 +120,26 @@ def profile_files(
     return result
 
 
+def rows_of(rounds: Rounds, first: str) -> list[dict[str, Any]]:
+    """Per candidate: median p50 and p90 over rounds, and the median (and range) over rounds
+    of its speed-up against its own model's ORT FP32 file and the first model's."""
+    rows = []
+    for key in rounds.times[0]:
+        own = f"{key.split(' | ')[0]} | FP32 | onnxruntime"
+        row = {"candidate": key, "p50_ms": rounds.median(key), "p90_ms": rounds.p90(key)}
+        for name, base in (("ort_fp32", own), ("first_model_ort_fp32", first)):
+            speedup = rounds.speedup(base, key)
+            row[f"speedup_vs_{name}"] = speedup["median"]
+            row[f"speedup_vs_{name}_range"] = speedup["range"]
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["student_s"], help="NAME[:key=value,...]")
     parser.add_argument("--size", type=size_arg, default=(256, 256))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    add_arguments(parser, RESULTS, threads=2, rounds=7, runs=30)
     parser.add_argument(
         "--before", action="store_true", help="also each model's files as built before"
     )
@@ -225,7 +156,7 @@ def main() -> None:
     runtimes = ("onnxruntime", "openvino", *([OPENVINO_WHOLE] if args.openvino_whole else []))
     if args.before:
         args.models = [m for spec in args.models for m in (spec, spec + BEFORE)]
-    started = machine_info()
+    started = machine_snapshot(args.threads)
     size = tuple(args.size)
     x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,57 +172,40 @@ def main() -> None:
             if not (label == QOPERATOR and runtime != "onnxruntime")  # com.microsoft QLinear ops
         }
         unrunnable = refuse_unrunnable(predictors, x)
-        rounds: list[dict[str, float]] = []
-        for _ in range(args.rounds):
-            rounds.append(
-                {
-                    " | ".join(key): statistics.median(time_calls(p, x, args.runs, 3))
-                    for key, p in predictors.items()
-                }
-            )
+        calls = {" | ".join(key): (lambda p=p: p(x)) for key, p in predictors.items()}
+        rounds = interleave(calls, args.rounds, args.runs)
         profiles = profile_files(files, x.numpy(), args) if args.profile_runs else []
     first = f"{args.models[0]} | FP32 | onnxruntime"
-    rows = []
-    for key in rounds[0]:
-        own = f"{key.split(' | ')[0]} | FP32 | onnxruntime"
-        row = {"candidate": key, "p50_ms": statistics.median(r[key] for r in rounds)}
-        for name, base in (("ort_fp32", own), ("first_model_ort_fp32", first)):
-            ratios = [r[base] / r[key] for r in rounds]
-            row[f"speedup_vs_{name}"] = statistics.median(ratios)
-            row[f"speedup_vs_{name}_range"] = [min(ratios), max(ratios)]
-        rows.append(row)
+    rows = rows_of(rounds, first)
     print(
         f"{size[0]}x{size[1]}, batch 1, {args.threads} threads, "
         f"{args.rounds} interleaved rounds of {args.runs} calls"
     )
-    print(
-        "| model | file | runtime | p50 ms | vs its ORT FP32 (median, min-max over rounds) "
-        f"| vs {args.models[0]} ORT FP32 |"
-    )
-    print("|---|---|---|---:|---:|---:|")
+    header = ["model", "file", "runtime", "p50 ms", "vs its ORT FP32 (median, min-max)"]
+    table = []
     for row in rows:
-        spec, label, runtime = row["candidate"].split(" | ")
         lo, hi = row["speedup_vs_ort_fp32_range"]
-        print(
-            f"| {spec} | {label} | {runtime} | {row['p50_ms']:.2f} | "
-            f"{row['speedup_vs_ort_fp32']:.2f}x ({lo:.2f}-{hi:.2f}) "
-            f"| {row['speedup_vs_first_model_ort_fp32']:.2f}x |"
+        table.append(
+            [
+                *row["candidate"].split(" | "),
+                f"{row['p50_ms']:.2f}",
+                f"{row['speedup_vs_ort_fp32']:.2f}x ({lo:.2f}-{hi:.2f})",
+                f"{row['speedup_vs_first_model_ort_fp32']:.2f}x",
+            ]
         )
+    print(markdown_table([*header, f"vs {args.models[0]} ORT FP32"], table, numeric=3))
     result: dict[str, Any] = {
         "models": args.models,
         "size": list(size),
         "threads": args.threads,
         "rounds": args.rounds,
         "runs": args.runs,
-        "machine": {**started, "load_average_after": machine_info()["load_average"]},
         "rows": rows,
-        "per_round_p50_ms": rounds,
+        "per_round_p50_ms": rounds.per_round_p50(),
         "unrunnable": unrunnable,
         "profiles": profiles,
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.results}")
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The runtime (``deploy.runtime.onnx_session``) opens every file at ``ORT_ENABLE_A
 adds ORT's layout passes, among them the NHWC transformer that runs INT8 convolutions in NHWC
 and drags the uint8 nearest resizes between them into a slow NHWC loop (BENCHMARKS.md,
 "Constant resize scales"). This benchmark times each model's FP32 file and default INT8 file
-under each setting of :data:`SETTINGS`, in interleaved rounds like ``bench_int8_ab.py``, after
+under each setting of :data:`SETTINGS`, in interleaved rounds (``harness.interleave``), after
 checking that every setting gives the same outputs. Writes
 ``benchmarks/results/ort_settings.json``.
 
@@ -14,19 +14,16 @@ checking that every setting gives the same outputs. Writes
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_int8_ab import build_files
+from harness import add_arguments, interleave, machine_snapshot, markdown_table, write_result
+from int8_files import build_files
 
 from segcompress.cli.common import size_arg
-from segcompress.deploy.benchmark import machine_info
-from segcompress.models.profile import time_calls
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ort_settings.json"
 # name -> (graph optimization level, optimizers disabled); "all" is what the runtime uses.
@@ -35,7 +32,7 @@ SETTINGS = {
     "extended": ("ORT_ENABLE_EXTENDED", []),
     "all, no NHWC transformer": ("ORT_ENABLE_ALL", ["NhwcTransformer"]),
 }
-FILES = {"FP32": "FP32", "INT8": "INT8, ORT quantizer, FP32 stem"}  # bench_int8_ab's labels
+FILES = {"FP32": "FP32", "INT8": "INT8, ORT quantizer, FP32 stem"}  # build_files' labels
 MAX_DIFF = 1e-4  # the settings only rearrange the graph: outputs must agree to rounding
 
 
@@ -81,22 +78,22 @@ def measure(
             diffs[(spec, kind, setting)] = float(np.abs(call(x) - ref).max())
             if diffs[(spec, kind, setting)] > MAX_DIFF:
                 raise SystemExit(f"{spec} {kind} under {setting!r}: outputs differ from 'all'")
-        timed = [
-            {key: statistics.median(time_calls(call, x, runs, 3)) for key, call in calls.items()}
-            for _ in range(rounds)
-        ]
+        timed = interleave(
+            {" | ".join(key): (lambda c=call: c(x)) for key, call in calls.items()}, rounds, runs
+        )
     rows = []
     for key in calls:
-        base = (key[0], "FP32", "all")
-        ratios = [r[base] / r[key] for r in timed]
+        name, base = " | ".join(key), f"{key[0]} | FP32 | all"
+        speedup = timed.speedup(base, name)
         rows.append(
             {
                 "model": key[0],
                 "file": key[1],
                 "setting": key[2],
-                "p50_ms": statistics.median(r[key] for r in timed),
-                "speedup_vs_fp32_all": statistics.median(ratios),
-                "speedup_range": [min(ratios), max(ratios)],
+                "p50_ms": timed.median(name),
+                "p90_ms": timed.p90(name),
+                "speedup_vs_fp32_all": speedup["median"],
+                "speedup_range": speedup["range"],
                 "max_abs_diff_vs_all": diffs[key],
             }
         )
@@ -112,35 +109,27 @@ def main() -> None:
         help="NAME[:key=value,...]",
     )
     parser.add_argument("--size", type=size_arg, default=(256, 256))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    add_arguments(parser, RESULTS, threads=2, rounds=5, runs=30)
     args = parser.parse_args()
-    started = machine_info()
+    started = machine_snapshot(args.threads)
     size = tuple(args.size)
     rows = measure(args.models, size, args.threads, args.rounds, args.runs)
     print(f"{size[0]}x{size[1]}, batch 1, {args.threads} threads, {args.rounds} rounds")
-    print("| model | file | ORT setting | p50 ms | vs FP32 at 'all' (median, min-max) |")
-    print("|---|---|---|---:|---:|")
+    table = []
     for r in rows:
         low, high = r["speedup_range"]
-        print(
-            f"| {r['model']} | {r['file']} | {r['setting']} | {r['p50_ms']:.2f} "
-            f"| {r['speedup_vs_fp32_all']:.2f}x ({low:.2f}-{high:.2f}) |"
-        )
+        speedup = f"{r['speedup_vs_fp32_all']:.2f}x ({low:.2f}-{high:.2f})"
+        table.append([r["model"], r["file"], r["setting"], f"{r['p50_ms']:.2f}", speedup])
+    header = ["model", "file", "ORT setting", "p50 ms", "vs FP32 at 'all' (median, min-max)"]
+    print(markdown_table(header, table, numeric=2))
     result = {
         "size": list(size),
         "threads": args.threads,
         "rounds": args.rounds,
         "runs": args.runs,
-        "machine_before": started,
-        "machine_after": machine_info(),
         "rows": rows,
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.results}")
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

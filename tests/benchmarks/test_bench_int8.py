@@ -7,12 +7,13 @@ import pytest
 from tests.benchmark_scripts import load_benchmark
 
 ab = load_benchmark("bench_int8_ab")
+files = load_benchmark("int8_files")
 students = load_benchmark("bench_int8_student")
 
 
 def test_model_spec_reads_typed_arguments() -> None:
-    assert ab.model_spec("student_s") == ("student_s", {})
-    name, kwargs = ab.model_spec("student_q:upsample=nearest,width_mult=0.5")
+    assert files.model_spec("student_s") == ("student_s", {})
+    name, kwargs = files.model_spec("student_q:upsample=nearest,width_mult=0.5")
     assert name == "student_q" and kwargs == {"upsample": "nearest", "width_mult": 0.5}
 
 
@@ -68,7 +69,7 @@ def test_before_files_are_built_the_old_way(tmp_path) -> None:
 
     torch.manual_seed(0)
     now_ops, now_output = build("now")
-    with ab.as_before():
+    with files.as_before():
         old_ops, old_output = build("before")
     assert "Shape" not in now_ops and now_output == "Resize"
     assert "Shape" in old_ops and old_output == "DequantizeLinear"
@@ -105,7 +106,7 @@ def test_qoperator_file_quantizes_the_concatenations_that_qdq_leaves_in_fp32(tmp
     export_model(model, fp32, ModelInfo.of_model(model, (32, 32), IDD_LEVEL3))
     images = smooth_images(4, (32, 32), 0)
     quantize_onnx(fp32, qdq, images)
-    ab.quantize_qoperator(fp32, qop, images)
+    files.quantize_qoperator(fp32, qop, images)
 
     def ops(path) -> set[str]:
         return {n.op_type for n in onnx.load(str(path)).graph.node}
