@@ -3,6 +3,11 @@
 Precedence is defaults < YAML file < command-line flags. The YAML is checked strictly: an unknown
 key or a value of the wrong type is a ``UsageError`` naming the key and the file, because a typo
 in a config silently falling back to a default wastes a whole training run.
+
+Each field is declared once, with :func:`setting`: its default, the flags that set it
+(``cli.flags`` builds the command line from them), its choices and its range (:class:`Check`),
+which both :func:`validate_config` and the flags' argument types read. A field with a plain
+default is a key of the config file only.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +26,13 @@ import yaml
 from segcompress.errors import UsageError
 
 __all__ = [
+    "DATASET_KEYS",
+    "FORMAT_NAMES",
     "KD_TERMS",
     "LOGIT_TERMS",
+    "MASK_KINDS",
     "AugmentConfig",
+    "Check",
     "DataConfig",
     "DistillConfig",
     "LossConfig",
@@ -30,36 +40,180 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
     "apply_overrides",
+    "config_fields",
     "config_from_dict",
     "config_to_dict",
+    "flag",
     "load_config",
     "recipe_changes",
     "save_config",
+    "setting",
     "validate_config",
 ]
 
 
+@dataclass(frozen=True)
+class Check:
+    """A range a value must lie in: ``what`` completes "KEY must be ..." in an error, and
+    ``flag`` ("positive" or "non_negative") picks the argument type of the field's flag."""
+
+    what: str
+    ok: Callable[[Any], bool]
+    flag: str | None = None
+
+
+POSITIVE_INT = Check("a positive integer", lambda v: v > 0, "positive")
+POSITIVE = Check("positive", lambda v: v > 0, "positive")
+POSITIVE_NUMBER = Check("a positive number", lambda v: math.isfinite(v) and v > 0, "positive")
+NON_NEGATIVE = Check("0 or more", lambda v: v >= 0, "non_negative")
+PROBABILITY = Check("a probability in [0, 1]", lambda v: 0 <= v <= 1, "non_negative")
+POSITIVE_SIZE = Check("positive", lambda v: min(v) > 0)
+
+
+def flag(
+    *flags: str,
+    help: str | None = None,
+    metavar: str | None = None,
+    choices: tuple[Any, ...] | None = None,
+    check: Check | None = None,
+    parse: str | None = None,
+    nargs: str | None = None,
+) -> dict[str, Any]:
+    """A field's metadata: what its flags and its range check need to know.
+
+    ``flags``: its spellings on the command line, legacy ones included (none: a file-only key).
+    ``parse`` names a flag argument type of ``cli.common.ARG_TYPES`` where the field's type and
+    ``check`` do not imply it. ``check`` is not applied to None (an optional field's "off")."""
+    return {
+        "flags": flags,
+        "help": help,
+        "metavar": metavar,
+        "choices": choices,
+        "check": check,
+        "parse": parse,
+        "nargs": nargs,
+    }
+
+
+def setting(*flags: str, default: Any, **metadata: Any) -> Any:
+    """A config field with an immutable default, and its :func:`flag` metadata."""
+    return field(default=default, metadata=flag(*flags, **metadata))
+
+
+# The DataConfig fields that say where a dataset is and how to read it (not how to batch it):
+# what a prepared cache is named by, and what the commands' shared dataset flags set.
+DATASET_KEYS = (
+    "root",
+    "format",
+    "level",
+    "void_as_class",
+    "classes",
+    "images",
+    "masks",
+    "image_suffix",
+    "mask_suffix",
+    "holdout",
+    "mask_kind",
+)
+FORMAT_NAMES = ("idd-kaggle", "idd", "idd-lite", "folder")
+MASK_KINDS = ("index", "rgb")
+
+
 @dataclass
 class DataConfig:
-    """Where the dataset is, how to read it and how to batch it."""
+    """Where the dataset is, how to read it and how to batch it.
 
-    root: str | None = None
-    format: str | None = None
-    level: int = 3
-    void_as_class: bool = False
-    classes: str | None = None
-    images: str | None = None
-    masks: str | None = None
-    image_suffix: str = ""
-    mask_suffix: str = ""
-    holdout: str | None = None
-    unlabeled: list[str] = field(default_factory=list)  # folders of frames without masks
-    mask_kind: str | None = None  # index or rgb; None: detected
-    img_size: tuple[int, int] = (128, 128)
-    train_split: str = "train"
-    val_split: str = "val"
-    workers: int = 0
-    skip_bad: bool = False
+    The data layer reads it as ``DataSpec`` (the same class; only :data:`DATASET_KEYS` matter
+    there), so a config's ``data:`` section opens its dataset as it stands.
+    """
+
+    root: str | None = setting(
+        "--data", "--root_path", "--root", default=None, metavar="ROOT", help="dataset root folder"
+    )
+    format: str | None = setting(
+        "--format",
+        default=None,
+        choices=FORMAT_NAMES,
+        help="dataset layout (detected when omitted)",
+    )
+    level: int = setting(
+        "--level", default=3, choices=(1, 2, 3), help="IDD label level (format idd; default 3)"
+    )
+    void_as_class: bool = setting(
+        "--void-as-class",
+        default=False,
+        help="idd-kaggle: keep black (void) as one more class instead of ignoring it",
+    )
+    classes: str | None = setting(
+        "--classes", default=None, metavar="FILE", help="class table (YAML/JSON), format folder"
+    )
+    images: str | None = setting(
+        "--images", default=None, metavar="DIR", help="image folder (format folder)"
+    )
+    masks: str | None = setting(
+        "--masks", default=None, metavar="DIR", help="mask folder (format folder)"
+    )
+    image_suffix: str = setting(
+        "--image-suffix", default="", metavar="SUFFIX", help="suffix stripped from image stems"
+    )
+    mask_suffix: str = setting(
+        "--mask-suffix", default="", metavar="SUFFIX", help="suffix stripped from mask stems"
+    )
+    holdout: str | None = setting(
+        "--holdout",
+        default=None,
+        metavar="FILE",
+        help="frames held out of the training split (split 'holdout'; see `data holdout`)",
+    )
+    unlabeled: list[str] = field(
+        default_factory=list,
+        metadata=flag(
+            "--unlabeled",
+            nargs="+",
+            metavar="DIR",
+            help="distill: folders of frames without masks (searched recursively), learnt from "
+            "the teacher's cached targets alone",
+        ),
+    )
+    mask_kind: str | None = setting(
+        "--mask-kind",
+        default=None,
+        choices=MASK_KINDS,
+        help="format folder: masks hold class ids (index) or class colours (rgb); "
+        "detected from --classes and the first mask when omitted",
+    )
+    img_size: tuple[int, int] = setting(
+        "--img-size",
+        "--img_size",
+        default=(128, 128),
+        metavar="SIZE",
+        check=POSITIVE_SIZE,
+        parse="size",
+        help="N or HxW, e.g. 128 or 128x256",
+    )
+    train_split: str = setting("--train-split", default="train", metavar="SPLIT")
+    val_split: str = setting("--val-split", default="val", metavar="SPLIT")
+    workers: int = setting(
+        "--workers", default=0, metavar="N", check=NON_NEGATIVE, help="loader processes"
+    )
+    skip_bad: bool = setting(
+        "--skip-bad",
+        default=False,
+        help="leave out orphan, duplicate and unreadable files (counted) instead of stopping",
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dataset's identity (:data:`DATASET_KEYS`), which prepared caches are named by;
+        ``mask_kind`` is left out when detected, so caches made before it keep their names."""
+        out = {key: getattr(self, key) for key in DATASET_KEYS}
+        if out["mask_kind"] is None:
+            del out["mask_kind"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataConfig:
+        """The inverse of :meth:`to_dict`, lenient: keys that are no field are ignored."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -67,61 +221,115 @@ class AugmentConfig:
     """Training augmentation; the defaults suit driving scenes (no vertical flips).
 
     Hue jitter is off by default: in driving scenes hue carries class evidence (sky, vegetation,
-    lane paint), and its RGB->HSV round trip was half the cost of a cached training sample.
+    lane paint), and its RGB->HSV round trip is the costly part of a cached training sample.
     ``scale: [1, 1]`` turns random scale/crop off. ``mix`` mixes pairs of a batch (``cutmix``
     boxes or ``classmix`` classes, each sample with probability ``mix_prob``); with cached
     teacher targets the targets are mixed with the same mask.
     """
 
-    scale: tuple[float, float] = (0.5, 2.0)
-    hflip: float = 0.5
-    brightness: float = 0.3
-    contrast: float = 0.3
-    saturation: float = 0.3
-    hue: float = 0.0
-    haze: float = 0.0  # probability of adding haze
-    mix: str = "none"
-    mix_prob: float = 0.5
+    scale: tuple[float, float] = setting(
+        "--aug-scale",
+        default=(0.5, 2.0),
+        parse="scale_range",
+        metavar="LOW,HIGH",
+        help="random scale range before the crop (augment.scale), e.g. 0.5,2; 1,1: off",
+    )
+    hflip: float = setting(default=0.5, check=PROBABILITY)
+    brightness: float = setting(default=0.3, check=NON_NEGATIVE)
+    contrast: float = setting(default=0.3, check=NON_NEGATIVE)
+    saturation: float = setting(default=0.3, check=NON_NEGATIVE)
+    hue: float = setting(default=0.0, check=Check("in [0, 0.5]", lambda v: 0 <= v <= 0.5))
+    haze: float = setting(default=0.0, check=PROBABILITY)  # probability of adding haze
+    mix: str = setting(
+        "--mix",
+        default="none",
+        choices=("none", "cutmix", "classmix"),
+        help="mix pairs of a batch (augment.mix; teacher targets are mixed alike)",
+    )
+    mix_prob: float = setting("--mix-prob", default=0.5, metavar="P", check=PROBABILITY)
 
 
 @dataclass
 class ModelConfig:
-    """A registry name and its constructor arguments (``num_classes`` comes from the data)."""
+    """A registry name and its constructor arguments (``num_classes`` comes from the data).
 
-    name: str = "teacher"
+    ``args`` is set by ``--model-arg KEY=VALUE``, one argument a flag (``cli.train``)."""
+
+    name: str = setting(
+        "--model",
+        default="teacher",
+        metavar="NAME",
+        help="registry name (default: teacher; distill: student_s)",
+    )
     args: dict[str, Any] = field(default_factory=dict)
     # Start the encoder from ImageNet (models with ``encoder=...``); a training-time choice.
-    pretrained: bool = False
+    pretrained: bool = setting(
+        "--pretrained",
+        default=False,
+        nargs="?",
+        parse="yes_no",
+        metavar="true|false",
+        help="start the model's encoder from ImageNet (models with an encoder=...; needs "
+        "pip install 'segcompress[pretrained]', nothing is downloaded); 'false' overrides a "
+        "config's model.pretrained",
+    )
 
 
 @dataclass
 class OptimConfig:
     """Optimizer and per-step learning-rate schedule (linear warm-up, then cosine or poly decay)."""
 
-    name: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    name: str = setting("--optimizer", default="adamw", choices=("adamw", "sgd"))
+    lr: float = setting("--lr", default=1e-3, metavar="LR", check=POSITIVE_NUMBER)
+    weight_decay: float = setting("--weight-decay", default=1e-4, metavar="WD", check=NON_NEGATIVE)
     momentum: float = 0.9
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    min_lr_ratio: float = 0.01
+    schedule: str = setting("--schedule", default="cosine", choices=("cosine", "poly", "constant"))
+    warmup_epochs: float = setting(
+        "--warmup-epochs", default=1.0, metavar="EPOCHS", check=NON_NEGATIVE
+    )
+    min_lr_ratio: float = setting(default=0.01, check=Check("in [0, 1]", lambda v: 0 <= v <= 1))
     poly_power: float = 0.9
-    grad_clip: float | None = 1.0
+    # The flag's 0 means off (null in the file).
+    grad_clip: float | None = setting(
+        "--grad-clip",
+        default=1.0,
+        metavar="NORM",
+        check=Check("positive or null", lambda v: v > 0),
+        parse="non_negative_float",
+        help="gradient norm limit (0: off)",
+    )
     # The pretrained encoder's learning rate as a multiple of ``lr``.
-    encoder_lr_mult: float = 1.0
+    encoder_lr_mult: float = setting(
+        "--encoder-lr-mult",
+        default=1.0,
+        metavar="X",
+        check=POSITIVE_NUMBER,
+        help="learning rate of a pretrained encoder, as a multiple of --lr",
+    )
 
 
 @dataclass
 class LossConfig:
-    """Weights of the segmentation loss terms and how classes are weighted in cross-entropy."""
+    """Weights of the segmentation loss terms and how classes are weighted in cross-entropy.
 
-    ce: float = 1.0
-    dice: float = 1.0
-    focal: float = 0.0
-    lovasz: float = 0.0
+    The four term weights are set together by ``--loss ce=1,dice=1`` (``cli.train``)."""
+
+    ce: float = setting(default=1.0, check=NON_NEGATIVE)
+    dice: float = setting(default=1.0, check=NON_NEGATIVE)
+    focal: float = setting(default=0.0, check=NON_NEGATIVE)
+    lovasz: float = setting(default=0.0, check=NON_NEGATIVE)
     focal_gamma: float = 2.0
-    aux: float = 0.4
-    class_weights: str = "none"
+    aux: float = setting(default=0.4, check=NON_NEGATIVE)
+    class_weights: str = setting(
+        "--class-weights",
+        default="none",
+        choices=("none", "median-freq", "inverse-log"),
+        help="cross-entropy class weights, computed from the training split",
+    )
+
+
+def _weight(term: str, default: float) -> Any:
+    return setting(f"--lambda-{term}", default=default, metavar="WEIGHT", check=NON_NEGATIVE)
 
 
 @dataclass
@@ -140,44 +348,106 @@ class DistillConfig:
     ``teacher``'s (logit terms only).
     """
 
-    teacher: str | None = None
-    ensemble: list[str] = field(default_factory=list)  # more teachers averaged with `teacher`
+    teacher: str | None = setting(
+        "--teacher", default=None, metavar="CHECKPOINT", help="teacher checkpoint (best.pt)"
+    )
+    ensemble: list[str] = field(
+        default_factory=list,
+        metadata=flag(
+            "--ensemble",
+            nargs="+",
+            metavar="CHECKPOINT",
+            help="more teachers whose logits are averaged with --teacher's (logit terms)",
+        ),
+    )
     # chosen on the IDD-Lite holdout at convergence (BENCHMARKS.md, "IDD-Lite at convergence")
-    kd: list[str] = field(default_factory=lambda: ["dist"])
-    temperature: float = 4.0
-    cwd_tau: float = 4.0
-    dist_tau: float = 1.0
-    lambda_kd: float = 1.0
-    lambda_cwd: float = 3.0
-    lambda_dist: float = 1.0
-    lambda_feat: float = 1.0
-    lambda_at: float = 1.0
-    feature_loss: str = "mse"
-    precompute_teacher: bool = False
-    tta_scales: list[float] = field(default_factory=lambda: [1.0])
+    kd: list[str] = field(
+        default_factory=lambda: ["dist"],
+        metadata=flag(
+            "--kd", metavar="TERMS", help="KD terms, any of kl,cwd,dist,feat,at (default: dist)"
+        ),
+    )
+    temperature: float = setting("--temperature", default=4.0, metavar="T", check=POSITIVE)
+    cwd_tau: float = setting("--cwd-tau", default=4.0, metavar="TAU", check=POSITIVE)
+    dist_tau: float = setting("--dist-tau", default=1.0, metavar="TAU", check=POSITIVE)
+    lambda_kd: float = _weight("kd", 1.0)
+    lambda_cwd: float = _weight("cwd", 3.0)
+    lambda_dist: float = _weight("dist", 1.0)
+    lambda_feat: float = _weight("feat", 1.0)
+    lambda_at: float = _weight("at", 1.0)
+    feature_loss: str = setting("--feature-loss", default="mse", choices=("mse", "cosine"))
+    precompute_teacher: bool = setting(
+        "--precompute-teacher",
+        default=False,
+        help="teacher logits once per image before training, then warped with each sample's "
+        "augmentation (kl/cwd/dist)",
+    )
+    tta_scales: list[float] = field(
+        default_factory=lambda: [1.0],
+        metadata=flag(
+            "--tta-scales",
+            parse="scales",
+            metavar="S,S,...",
+            help="scales whose teacher logits are averaged into the cache, e.g. 0.75,1,1.5 "
+            "(default 1)",
+        ),
+    )
     tta_flip: bool = True
-    target_stride: int = 1
-    teacher_size: tuple[int, int] | None = None  # None: the student's data.img_size
+    target_stride: int = setting(
+        "--target-stride",
+        default=1,
+        metavar="N",
+        check=Check("1 or more", lambda v: v >= 1, "positive"),
+        help="store cached logits at 1/N of the image size (default 1)",
+    )
+    teacher_size: tuple[int, int] | None = setting(  # None: the student's data.img_size
+        "--teacher-size",
+        default=None,
+        metavar="HxW",
+        check=POSITIVE_SIZE,
+        parse="size",
+        help="with --precompute-teacher: the teacher sees each frame at this size (e.g. the "
+        "size it was trained at), its logits shrunk to --img-size (default: --img-size)",
+    )
 
 
 @dataclass
 class TrainConfig:
     """Everything one training (or distillation) run needs; saved as ``{out}/config.yaml``."""
 
-    out: str = "runs/train"
-    threads: int | None = None  # CPU threads of this run (None: torch's default, every core)
-    epochs: int = 150
-    batch: int = 8
-    eval_every: int = 1
-    patience: int = 0
-    amp: str = "auto"
-    device: str = "auto"
-    seed: int = 0
-    deterministic: bool = False
-    sync_bn: bool = False
+    out: str = setting(
+        "--out",
+        default="runs/train",
+        metavar="DIR",
+        help="run folder (checkpoints, logs, pictures)",
+    )
+    threads: int | None = setting(  # None: torch's default, every core
+        "--threads",
+        default=None,
+        check=POSITIVE_INT,
+        help="CPU threads (default: every core); give each of several jobs its own",
+    )
+    epochs: int = setting("--epochs", default=150, check=POSITIVE_INT)
+    batch: int = setting("--batch", "--batch-size", "--batch_size", default=8, check=POSITIVE_INT)
+    eval_every: int = setting("--eval-every", default=1, check=POSITIVE_INT, help="epochs")
+    patience: int = setting(
+        "--patience",
+        default=0,
+        check=Check("0 (off) or a positive integer", lambda v: v >= 0, "non_negative"),
+        help="early stop after N epochs without a better val mIoU (0: off)",
+    )
+    amp: str = setting(
+        "--amp", default="auto", choices=("auto", "none", "bf16", "fp16"), help="mixed precision"
+    )
+    device: str = setting("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    seed: int = setting("--seed", default=0)
+    deterministic: bool = setting("--deterministic", default=False, help="reproducible kernels")
+    sync_bn: bool = setting("--sync-bn", default=False, help="DDP on CUDA")
     channels_last: bool = True
-    progress: bool = True
-    samples: int = 8
+    progress: bool = setting("--no-progress", default=True, help="no progress bars")
+    samples: int = setting(
+        "--samples", default=8, check=NON_NEGATIVE, help="validation samples drawn (samples.png)"
+    )
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -186,14 +456,6 @@ class TrainConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
 
 
-CHOICES = {
-    "amp": ("auto", "none", "bf16", "fp16"),
-    "optim.name": ("adamw", "sgd"),
-    "optim.schedule": ("cosine", "poly", "constant"),
-    "loss.class_weights": ("none", "median-freq", "inverse-log"),
-    "distill.feature_loss": ("mse", "cosine"),
-    "augment.mix": ("none", "cutmix", "classmix"),
-}
 # Names of the KD terms on the command line -> the DistillConfig weight each one switches on.
 KD_TERMS = {
     "kl": "lambda_kd",
@@ -204,6 +466,16 @@ KD_TERMS = {
 }
 # Terms that need only the teacher's logits, which can therefore be cached.
 LOGIT_TERMS = ("kl", "cwd", "dist")
+
+
+def config_fields(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field[Any]]]:
+    """(dotted key, field) of every leaf field of a config class, sections included, in order."""
+    for f in dataclasses.fields(cls):
+        hint = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(hint):
+            yield from config_fields(hint, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f
 
 
 def _type_name(hint: Any) -> str:
@@ -393,56 +665,29 @@ def save_config(cfg: TrainConfig, path: str | Path) -> None:
 
 
 def validate_config(cfg: TrainConfig, source: str = "config") -> None:
-    """Range checks a type cannot express; each failure names the key."""
+    """Range checks a type cannot express: each field's choices and :class:`Check`, then the
+    rules that tie fields together; each failure names the key."""
 
     def need(ok: bool, key: str, what: str, value: Any) -> None:
         if not ok:
-            raise UsageError(f"{source}: {key} must be {what}, got {value!r}")
+            shown = list(value) if isinstance(value, tuple) else value
+            raise UsageError(f"{source}: {key} must be {what}, got {shown!r}")
 
-    for key in ("epochs", "batch", "eval_every"):
-        need(getattr(cfg, key) > 0, key, "a positive integer", getattr(cfg, key))
-    need(cfg.patience >= 0, "patience", "0 (off) or a positive integer", cfg.patience)
-    need(cfg.samples >= 0, "samples", "0 or more", cfg.samples)
-    need(cfg.data.workers >= 0, "data.workers", "0 or more", cfg.data.workers)
-    h, w = cfg.data.img_size
-    need(h > 0 and w > 0, "data.img_size", "positive", [h, w])
-    a = cfg.augment
-    low, high = a.scale
+    for key, f in config_fields(TrainConfig):
+        value: Any = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        choices, check = f.metadata.get("choices"), f.metadata.get("check")
+        if choices is not None and value is not None:
+            need(value in choices, key, f"one of {', '.join(map(str, choices))}", value)
+        if check is not None and value is not None:
+            need(check.ok(value), key, check.what, value)
+    low, high = cfg.augment.scale
     need(0 < low <= high, "augment.scale", "[low, high] with 0 < low <= high", [low, high])
-    for key in ("hflip", "haze"):
-        need(
-            0 <= getattr(a, key) <= 1, f"augment.{key}", "a probability in [0, 1]", getattr(a, key)
-        )
-    for key in ("brightness", "contrast", "saturation"):
-        need(getattr(a, key) >= 0, f"augment.{key}", "0 or more", getattr(a, key))
-    need(0 <= a.hue <= 0.5, "augment.hue", "in [0, 0.5]", a.hue)
-    o = cfg.optim
-    need(math.isfinite(o.lr) and o.lr > 0, "optim.lr", "a positive number", o.lr)
-    need(o.weight_decay >= 0, "optim.weight_decay", "0 or more", o.weight_decay)
-    need(
-        math.isfinite(o.encoder_lr_mult) and o.encoder_lr_mult > 0,
-        "optim.encoder_lr_mult",
-        "a positive number",
-        o.encoder_lr_mult,
-    )
-    need(o.warmup_epochs >= 0, "optim.warmup_epochs", "0 or more", o.warmup_epochs)
-    need(0 <= o.min_lr_ratio <= 1, "optim.min_lr_ratio", "in [0, 1]", o.min_lr_ratio)
-    need(o.grad_clip is None or o.grad_clip > 0, "optim.grad_clip", "positive or null", o.grad_clip)
-    need(cfg.distill.temperature > 0, "distill.temperature", "positive", cfg.distill.temperature)
-    need(cfg.distill.cwd_tau > 0, "distill.cwd_tau", "positive", cfg.distill.cwd_tau)
-    for section in ("loss", "distill"):
-        for key, value in config_to_dict(getattr(cfg, section)).items():
-            if key in ("ce", "dice", "focal", "lovasz", "aux") or key.startswith("lambda_"):
-                need(value >= 0, f"{section}.{key}", "0 or more", value)
-    unknown_kd = sorted(set(cfg.distill.kd) - set(KD_TERMS))
-    need(not unknown_kd, "distill.kd", f"a list of {', '.join(KD_TERMS)}", cfg.distill.kd)
-    need(cfg.threads is None or cfg.threads > 0, "threads", "a positive integer", cfg.threads)
-    need(0 <= a.mix_prob <= 1, "augment.mix_prob", "a probability in [0, 1]", a.mix_prob)
     kd = cfg.distill
-    need(kd.dist_tau > 0, "distill.dist_tau", "positive", kd.dist_tau)
-    need(kd.target_stride >= 1, "distill.target_stride", "1 or more", kd.target_stride)
+    unknown_kd = sorted(set(kd.kd) - set(KD_TERMS))
+    need(not unknown_kd, "distill.kd", f"a list of {', '.join(KD_TERMS)}", kd.kd)
     if kd.teacher_size is not None:
-        need(min(kd.teacher_size) > 0, "distill.teacher_size", "positive", list(kd.teacher_size))
         need(
             kd.precompute_teacher,
             "distill.teacher_size",
@@ -483,8 +728,3 @@ def validate_config(cfg: TrainConfig, source: str = "config") -> None:
             "teacher)",
             kd.kd,
         )
-    for dotted, choices in CHOICES.items():
-        value: Any = cfg
-        for part in dotted.split("."):
-            value = getattr(value, part)
-        need(value in choices, dotted, f"one of {', '.join(choices)}", value)

@@ -18,7 +18,7 @@ from segcompress.errors import SegcompressError
 __all__ = ["build_parser", "main"]
 
 # Modules under segcompress.cli that add subcommands, in the order --help lists them.
-COMMAND_MODULES = ("data", "train", "models", "deploy", "demo")
+COMMAND_MODULES = ("data", "train", "evaluate", "models", "deploy", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

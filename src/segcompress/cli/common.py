@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from segcompress.config import DATASET_KEYS, DataConfig
+
 __all__ = [
-    "DATASET_DESTS",
-    "add_dataset_args",
+    "ARG_TYPES",
+    "fraction",
+    "int_list",
     "names_a_dataset",
     "non_negative_float",
     "non_negative_int",
@@ -19,26 +23,12 @@ __all__ = [
     "positive_float",
     "positive_int",
     "resolve_splits",
+    "scale_range",
+    "scales",
     "size_arg",
     "spec_from_args",
     "yes_no",
 ]
-
-# What add_dataset_args (and the commands' own --data flags, dest "root") set: DataSpec's fields,
-# kept in the ``data:`` section of a training config.
-DATASET_DESTS = (
-    "root",
-    "format",
-    "level",
-    "void_as_class",
-    "classes",
-    "images",
-    "masks",
-    "image_suffix",
-    "mask_suffix",
-    "holdout",
-    "mask_kind",
-)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -108,6 +98,42 @@ def positive_int(text: str) -> int:
     return value
 
 
+def scale_range(text: str) -> tuple[float, float]:
+    """``0.5,2`` -> (0.5, 2.0)."""
+    low, sep, high = text.partition(",")
+    try:
+        values = (positive_float(low), positive_float(high)) if sep else None
+    except argparse.ArgumentTypeError:
+        values = None
+    if values is None or values[0] > values[1]:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH with 0 < LOW <= HIGH, got {text!r}")
+    return values
+
+
+def scales(text: str) -> list[float]:
+    """``0.75,1,1.5`` -> [0.75, 1.0, 1.5]."""
+    return [positive_float(part) for part in text.split(",")]
+
+
+def fraction(text: str) -> float:
+    """A number in (0, 1]."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}")
+    return value
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """``1,8`` -> (1, 8): positive integers."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected e.g. 1,8, got {text!r}") from exc
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive, got {text!r}")
+    return values
+
+
 def non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -118,73 +144,22 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def add_dataset_args(parser: argparse.ArgumentParser, *, root_required: bool = True) -> None:
-    """Flags that say where a dataset is and how to read it (shared by data, train, evaluate).
-
-    With ``root_required`` a positional ``root`` is added (optional, since ``--format folder``
-    needs none); otherwise the caller adds its own flag with ``dest="root"`` (e.g. ``--data``).
-    A flag that is not typed stays out of the namespace (DataSpec holds the defaults), so that a
-    config file's dataset section can fill it in (:func:`spec_from_args`).
-    """
-    from segcompress.data.formats import FORMAT_NAMES, MASK_KINDS
-
-    group = parser.add_argument_group("dataset")
-    if root_required:
-        group.add_argument("root", nargs="?", default=None, help="dataset root folder")
-    unset = argparse.SUPPRESS
-    group.add_argument(
-        "--format",
-        choices=FORMAT_NAMES,
-        default=unset,
-        help="dataset layout (detected when omitted)",
-    )
-    group.add_argument(
-        "--level",
-        type=int,
-        choices=(1, 2, 3),
-        default=unset,
-        help="IDD label level (format idd; default 3)",
-    )
-    group.add_argument(
-        "--void-as-class",
-        action="store_true",
-        default=unset,
-        help="idd-kaggle: keep black (void) as one more class instead of ignoring it",
-    )
-    group.add_argument(
-        "--classes", metavar="FILE", default=unset, help="class table (YAML/JSON), format folder"
-    )
-    group.add_argument(
-        "--images", metavar="DIR", default=unset, help="image folder (format folder)"
-    )
-    group.add_argument("--masks", metavar="DIR", default=unset, help="mask folder (format folder)")
-    group.add_argument(
-        "--mask-kind",
-        choices=MASK_KINDS,
-        default=unset,
-        help="format folder: masks hold class ids (index) or class colours (rgb); "
-        "detected from --classes and the first mask when omitted",
-    )
-    group.add_argument(
-        "--image-suffix", metavar="SUFFIX", default=unset, help="suffix stripped from image stems"
-    )
-    group.add_argument(
-        "--mask-suffix", metavar="SUFFIX", default=unset, help="suffix stripped from mask stems"
-    )
-    group.add_argument(
-        "--holdout",
-        default=unset,
-        metavar="FILE",
-        help="frames held out of the training split (split 'holdout'; see `data holdout`)",
-    )
-
-
 def _typed_dataset_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The dataset flags actually given (a ``root`` of None is a --data flag not typed)."""
-    given = {k: v for k, v in vars(args).items() if k in DATASET_DESTS}
+    given = {k: v for k, v in vars(args).items() if k in DATASET_KEYS}
     if given.get("root") is None:
         given.pop("root", None)
     return given
+
+
+# The argument types a config field may name (``config.flag(parse=...)``).
+ARG_TYPES = {
+    "size": size_arg,
+    "scale_range": scale_range,
+    "scales": scales,
+    "yes_no": yes_no,
+    "non_negative_float": non_negative_float,
+}
 
 
 def names_a_dataset(args: argparse.Namespace) -> bool:
@@ -192,13 +167,10 @@ def names_a_dataset(args: argparse.Namespace) -> bool:
     return bool({"root", "images", "masks"} & set(_typed_dataset_flags(args)))
 
 
-def spec_from_args(args: argparse.Namespace, base: Any = None):
-    """The DataSpec that the flags of ``add_dataset_args`` describe, over ``base`` (a DataSpec,
-    e.g. a config file's dataset section): flags typed override it, the rest comes from it."""
-    from segcompress.data.formats import DataSpec
-
-    fields = base.to_dict() if base is not None else {}
-    return DataSpec.from_dict({**fields, **_typed_dataset_flags(args)})
+def spec_from_args(args: argparse.Namespace, base: DataConfig | None = None) -> DataConfig:
+    """The dataset that the flags of ``add_dataset_args`` describe, over ``base`` (e.g. a config
+    file's ``data:`` section): flags typed override it, the rest comes from it."""
+    return dataclasses.replace(base or DataConfig(), **_typed_dataset_flags(args))
 
 
 def resolve_splits(

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 from segcompress.cli.common import (
-    add_dataset_args,
     non_negative_int,
     resolve_splits,
     size_arg,
     spec_from_args,
 )
+from segcompress.cli.flags import add_dataset_args
 
 __all__ = ["register"]
 

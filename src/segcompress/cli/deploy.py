@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from segcompress.cli.common import (
-    add_dataset_args,
+    fraction,
+    int_list,
     key_value,
     positive_float,
     positive_int,
@@ -21,29 +22,13 @@ from segcompress.cli.common import (
     size_arg,
     spec_from_args,
 )
+from segcompress.cli.flags import add_dataset_args
 from segcompress.errors import UsageError
 from segcompress.fileio import atomic_write_bytes
 
 __all__ = ["register"]
 
 _MB = 2**20
-
-
-def _fraction(text: str) -> float:
-    value = positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}")
-    return value
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected e.g. 1,8, got {text!r}") from exc
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"batch sizes must be positive, got {text!r}")
-    return values
 
 
 def _name_list(text: str) -> tuple[str, ...]:
@@ -222,7 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="val", help="split of --data (default val)")
     p.add_argument("--verify-n", type=positive_int, default=8, help="real images (default 8)")
     p.add_argument("--atol", type=positive_float, default=DEFAULT_ATOL)
-    p.add_argument("--min-agreement", type=_fraction, default=DEFAULT_MIN_AGREEMENT)
+    p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT)
     p.add_argument("--json", help="write the export report as JSON")
     p.set_defaults(func=_export)
 
@@ -273,7 +258,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--img-size", type=size_arg, default=(256, 256), help="HxW (default 256)")
-    p.add_argument("--batch", type=_int_list, default=(1, 8), help="batch sizes (default 1,8)")
+    p.add_argument("--batch", type=int_list, default=(1, 8), help="batch sizes (default 1,8)")
     p.add_argument("--threads", type=positive_int, help="threads (default: all cores)")
     p.add_argument("--runs", type=positive_int, default=50, help="timed runs (default 50)")
     p.add_argument("--warmup", type=positive_int, default=5, help="untimed runs (default 5)")

@@ -18,13 +18,14 @@ Four layouts are understood (``--format``), and detected from the folder when no
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from segcompress.config import FORMAT_NAMES, MASK_KINDS, DataConfig
 from segcompress.data.classes import (
     IDD_LEVEL1,
     IDD_LEVEL2,
@@ -49,38 +50,11 @@ __all__ = [
     "open_format",
 ]
 
-FORMAT_NAMES = ("idd-kaggle", "idd", "idd-lite", "folder")
-MASK_KINDS = ("index", "rgb")
 FLAT_SPLIT = "all"  # the one split of a folder dataset without split sub-folders
 
-
-@dataclass(frozen=True)
-class DataSpec:
-    """Where a dataset lives and how to read it: everything needed to open it again later."""
-
-    root: str | None = None
-    format: str | None = None
-    level: int = 3
-    void_as_class: bool = False
-    classes: str | None = None
-    images: str | None = None
-    masks: str | None = None
-    image_suffix: str = ""
-    mask_suffix: str = ""
-    holdout: str | None = None  # frames of a split set aside (see data.holdout)
-    mask_kind: str | None = None  # "index" or "rgb" (format folder); None: detected
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if out["mask_kind"] is None:
-            # Left out when detected, so that prepared caches keyed by this dict keep their names.
-            del out["mask_kind"]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DataSpec:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+# Where a dataset lives and how to read it: the run config's data section, one class, so that a
+# config opens its dataset as it stands. The data layer and user scripts know it by this name.
+DataSpec = DataConfig
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ alone prepares the output folder and writes files.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -131,10 +130,10 @@ def clear_run_files(out: Path) -> None:
 
 
 def data_spec(cfg: TrainConfig) -> DataSpec:
-    d = cfg.data
-    if d.root is None and d.images is None:
+    """The run's dataset: its ``data`` section, which the data layer reads as it stands."""
+    if cfg.data.root is None and cfg.data.images is None:
         raise UsageError("no dataset given; pass --data ROOT (or --images/--masks)")
-    return DataSpec.from_dict(dataclasses.asdict(d))
+    return cfg.data
 
 
 def resume_config(out: Path) -> tuple[TrainConfig, dict[str, Any]]:
@@ -404,11 +403,14 @@ def train_run(
     resume_state: dict[str, Any] | None = None,
     overwrite: bool = False,
     allow_changes: bool = False,
+    source: str = "config",
 ) -> dict[str, Any]:
     """Train (or distil when ``cfg.distill.teacher`` is set); returns the last epoch's log row.
 
+    The config's range checks run here, once for the command line and the Python API alike;
+    ``source`` names where an out-of-range value came from in their errors (a config file).
     ``allow_changes``: a resume may change what is trained (``--resume-with-changes``)."""
-    validate_config(cfg)
+    validate_config(cfg, source)
     out = Path(cfg.out)
     device = resolve_device(cfg.device, DistInfo(local_rank=int(os.environ.get("LOCAL_RANK", 0))))
     info = init_distributed(device)
