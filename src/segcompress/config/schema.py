@@ -1,29 +1,21 @@
-"""Run configuration: plain nested dataclasses, read from YAML, overridden by flags, saved per run.
-
-Precedence is defaults < YAML file < command-line flags. The YAML is checked strictly: an unknown
-key or a value of the wrong type is a ``UsageError`` naming the key and the file, because a typo
-in a config silently falling back to a default wastes a whole training run.
-
-Each field is declared once, with :func:`setting`: its default, the flags that set it
-(``cli.flags`` builds the command line from them), its choices and its range (:class:`Check`),
-which both :func:`validate_config` and the flags' argument types read. A field with a plain
-default is a key of the config file only.
-"""
+"""The run configuration's sections: one dataclass per concern, each field declared once."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import types
-import typing
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from segcompress.errors import UsageError
+from segcompress.config.fields import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    POSITIVE_SIZE,
+    PROBABILITY,
+    Check,
+    flag,
+    setting,
+)
 
 __all__ = [
     "DATASET_KEYS",
@@ -32,72 +24,13 @@ __all__ = [
     "LOGIT_TERMS",
     "MASK_KINDS",
     "AugmentConfig",
-    "Check",
     "DataConfig",
     "DistillConfig",
     "LossConfig",
     "ModelConfig",
     "OptimConfig",
     "TrainConfig",
-    "apply_overrides",
-    "config_fields",
-    "config_from_dict",
-    "config_to_dict",
-    "flag",
-    "load_config",
-    "recipe_changes",
-    "save_config",
-    "setting",
-    "validate_config",
 ]
-
-
-@dataclass(frozen=True)
-class Check:
-    """A range a value must lie in: ``what`` completes "KEY must be ..." in an error, and
-    ``flag`` ("positive" or "non_negative") picks the argument type of the field's flag."""
-
-    what: str
-    ok: Callable[[Any], bool]
-    flag: str | None = None
-
-
-POSITIVE_INT = Check("a positive integer", lambda v: v > 0, "positive")
-POSITIVE = Check("positive", lambda v: v > 0, "positive")
-POSITIVE_NUMBER = Check("a positive number", lambda v: math.isfinite(v) and v > 0, "positive")
-NON_NEGATIVE = Check("0 or more", lambda v: v >= 0, "non_negative")
-PROBABILITY = Check("a probability in [0, 1]", lambda v: 0 <= v <= 1, "non_negative")
-POSITIVE_SIZE = Check("positive", lambda v: min(v) > 0)
-
-
-def flag(
-    *flags: str,
-    help: str | None = None,
-    metavar: str | None = None,
-    choices: tuple[Any, ...] | None = None,
-    check: Check | None = None,
-    parse: str | None = None,
-    nargs: str | None = None,
-) -> dict[str, Any]:
-    """A field's metadata: what its flags and its range check need to know.
-
-    ``flags``: its spellings on the command line, legacy ones included (none: a file-only key).
-    ``parse`` names a flag argument type of ``cli.common.ARG_TYPES`` where the field's type and
-    ``check`` do not imply it. ``check`` is not applied to None (an optional field's "off")."""
-    return {
-        "flags": flags,
-        "help": help,
-        "metavar": metavar,
-        "choices": choices,
-        "check": check,
-        "parse": parse,
-        "nargs": nargs,
-    }
-
-
-def setting(*flags: str, default: Any, **metadata: Any) -> Any:
-    """A config field with an immutable default, and its :func:`flag` metadata."""
-    return field(default=default, metadata=flag(*flags, **metadata))
 
 
 # The DataConfig fields that say where a dataset is and how to read it (not how to batch it):
@@ -466,265 +399,3 @@ KD_TERMS = {
 }
 # Terms that need only the teacher's logits, which can therefore be cached.
 LOGIT_TERMS = ("kl", "cwd", "dist")
-
-
-def config_fields(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field[Any]]]:
-    """(dotted key, field) of every leaf field of a config class, sections included, in order."""
-    for f in dataclasses.fields(cls):
-        hint = typing.get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(hint):
-            yield from config_fields(hint, f"{prefix}{f.name}.")
-        else:
-            yield f"{prefix}{f.name}", f
-
-
-def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-
-
-def _shown(key: str) -> str:
-    """A key as error messages print it: quoted when it holds a newline or control character,
-    so that the message stays on one line."""
-    return key if key.isprintable() else repr(key)
-
-
-def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
-    """Check ``value`` against the type hint; returns it converted (lists to tuples etc.)."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    bad = UsageError(f"{source}: {key} must be {_type_name(hint)}, got {value!r}")
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise UsageError(f"{source}: {key} must be a mapping, got {value!r}")
-        return config_from_dict(value, source, cls=hint, prefix=f"{key}.")
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key, source)
-    if hint is Any:
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if origin is tuple:
-        # A size: one number means square, two mean (height, width).
-        items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
-        if not isinstance(items, (list, tuple)) or len(items) != len(args):
-            raise bad
-        return tuple(_coerce(v, a, key, source) for v, a in zip(items, args, strict=True))
-    if origin is list:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return [_coerce(v, args[0], key, source) for v in value]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad
-        return {
-            _coerce(k, args[0], key, source): _coerce(v, args[1], _shown(f"{key}.{k}"), source)
-            for k, v in value.items()
-        }
-    raise TypeError(f"config field {key} has an unsupported type {hint}")
-
-
-def config_from_dict(
-    data: dict[str, Any], source: str, *, cls: type = TrainConfig, prefix: str = ""
-) -> Any:
-    """Build a config dataclass from a (possibly partial) nested dict, checking keys and types."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted((k for k in data if k not in names), key=str)
-    if unknown:
-        shown = _shown(f"{prefix}{unknown[0]}")
-        raise UsageError(f"{source}: unknown key {shown} (known: {', '.join(sorted(names))})")
-    values = {k: _coerce(v, hints[k], f"{prefix}{k}", source) for k, v in data.items()}
-    return cls(**values)
-
-
-def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain types only (tuples become lists), for YAML files and checkpoints."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return plain(dataclasses.asdict(cfg))
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "args":
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def load_config(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
-    """Read a YAML config over ``base`` (defaults when omitted); unknown keys are refused."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the config file ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        # PyYAML's own message spans several lines; keep the problem and where it is.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise UsageError(f"{path}: not valid YAML ({problem}{where}); fix the file") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: a config file must be a mapping of keys to values")
-    config_from_dict(data, str(path))  # checks keys and types against the file's own name
-    merged = _merge(config_to_dict(base or TrainConfig()), data)
-    return config_from_dict(merged, str(path))
-
-
-def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
-    """Apply dotted-key overrides (``{"optim.lr": 0.01}``), checked like the YAML file."""
-    nested: dict[str, Any] = {}
-    for dotted, value in overrides.items():
-        node = nested
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return config_from_dict(_merge(config_to_dict(cfg), nested), source)
-
-
-# Keys a resumed run may change: how long, where and how fast it runs, not what it trains.
-# The teacher's path may move; its content is compared on resume (SHA-256) instead.
-RESUME_FREE_KEYS = frozenset(
-    {
-        "out",
-        "threads",
-        "epochs",
-        "eval_every",
-        "patience",
-        "device",
-        "progress",
-        "samples",
-        "data.workers",
-        "distill.teacher",
-        "distill.ensemble",
-    }
-)
-
-
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def recipe_changes(
-    saved: TrainConfig | dict[str, Any], new: TrainConfig | dict[str, Any]
-) -> list[tuple[str, Any, Any]]:
-    """(key, saved value, new value) for every key that changes what a resumed run trains:
-    everything but :data:`RESUME_FREE_KEYS` (a key one side lacks has the value None).
-    Configs or plain nested dicts (e.g. ``{"model": {"args": ...}}``)."""
-    before, after = (_flat(c if isinstance(c, dict) else config_to_dict(c)) for c in (saved, new))
-    return [
-        (key, before.get(key), after.get(key))
-        for key in sorted(before.keys() | after.keys())
-        if key not in RESUME_FREE_KEYS and before.get(key) != after.get(key)
-    ]
-
-
-def save_config(cfg: TrainConfig, path: str | Path) -> None:
-    """Write ``cfg`` as YAML atomically: a kill mid-write leaves the old file or the new one."""
-    from segcompress.fileio import atomic_write_bytes
-
-    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def validate_config(cfg: TrainConfig, source: str = "config") -> None:
-    """Range checks a type cannot express: each field's choices and :class:`Check`, then the
-    rules that tie fields together; each failure names the key."""
-
-    def need(ok: bool, key: str, what: str, value: Any) -> None:
-        if not ok:
-            shown = list(value) if isinstance(value, tuple) else value
-            raise UsageError(f"{source}: {key} must be {what}, got {shown!r}")
-
-    for key, f in config_fields(TrainConfig):
-        value: Any = cfg
-        for part in key.split("."):
-            value = getattr(value, part)
-        choices, check = f.metadata.get("choices"), f.metadata.get("check")
-        if choices is not None and value is not None:
-            need(value in choices, key, f"one of {', '.join(map(str, choices))}", value)
-        if check is not None and value is not None:
-            need(check.ok(value), key, check.what, value)
-    low, high = cfg.augment.scale
-    need(0 < low <= high, "augment.scale", "[low, high] with 0 < low <= high", [low, high])
-    kd = cfg.distill
-    unknown_kd = sorted(set(kd.kd) - set(KD_TERMS))
-    need(not unknown_kd, "distill.kd", f"a list of {', '.join(KD_TERMS)}", kd.kd)
-    if kd.teacher_size is not None:
-        need(
-            kd.precompute_teacher,
-            "distill.teacher_size",
-            "null without distill.precompute_teacher (a live teacher sees the student's "
-            "augmented batch; a cached one sees each frame at teacher_size)",
-            list(kd.teacher_size),
-        )
-    need(
-        bool(kd.tta_scales) and all(0 < s <= 4 for s in kd.tta_scales),
-        "distill.tta_scales",
-        "a list of scales in (0, 4]",
-        kd.tta_scales,
-    )
-    need(
-        not kd.ensemble or not set(kd.kd) - set(LOGIT_TERMS),
-        "distill.kd",
-        f"{', '.join(LOGIT_TERMS)} with an ensemble of teachers (it has no features)",
-        kd.kd,
-    )
-    need(
-        not cfg.data.unlabeled or (kd.teacher is not None and kd.precompute_teacher),
-        "data.unlabeled",
-        "empty without distill.teacher and distill.precompute_teacher (unlabelled frames learn "
-        "from cached teacher targets only)",
-        cfg.data.unlabeled,
-    )
-    if kd.precompute_teacher:
-        need(
-            kd.teacher is not None,
-            "distill.precompute_teacher",
-            "false without distill.teacher (a teacher checkpoint to precompute)",
-            kd.precompute_teacher,
-        )
-        need(
-            set(kd.kd) <= set(LOGIT_TERMS),
-            "distill.kd",
-            f"{', '.join(LOGIT_TERMS)} with precompute_teacher (feature terms need the live "
-            "teacher)",
-            kd.kd,
-        )
