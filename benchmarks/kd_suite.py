@@ -1,4 +1,5 @@
-"""The accuracy suite shared by bench_idd_lite.py and bench_kd_synthetic.py.
+"""The accuracy suites' runner, shared by bench_idd_lite.py, bench_kd_synthetic.py and
+bench_kd_patience.py (which rows: ``row_sets.py``; tables and figures: ``kd_report.py``).
 
 One recipe (a YAML config: epochs, image size, augmentation, optimizer) trains every row: the
 teacher, peer models, and each student from scratch and distilled with each KD method over
@@ -15,78 +16,41 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from row_sets import Row, RowSet, load_suite, suite_names
 
 from segcompress.data.formats import DataSpec
-from segcompress.deploy.benchmark import benchmark, machine_info
+from segcompress.deploy.benchmark import benchmark
 
 CLI = [sys.executable, "-m", "segcompress"]
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of the results table: a model trained one way (over one or more seeds)."""
-
-    group: str  # "teacher", "peer" or "student"
-    model: str
-    kd: tuple[str, ...] = ()  # KD terms; empty: trained from the labels alone
-    precompute: bool = False  # teacher logits computed once (logit terms only)
-    flags: tuple[str, ...] = ()  # extra CLI flags, e.g. ("--lambda-cwd", "10"), named in the row
-    epochs: int | None = None  # None: the recipe's
-    teacher: str = "teacher"  # name of the teacher row a distilled row learns from
-    # More seeds of that teacher row, averaged with it (``distill --ensemble``)
-    ensemble: tuple[int, ...] = ()
-
-    @property
-    def name(self) -> str:
-        if self.group != "student":
-            name = self.model
-        else:
-            name = f"{self.model} " + ("scratch" if not self.kd else "+ " + "+".join(self.kd))
-        pairs = zip(self.flags[::2], self.flags[1::2], strict=True)
-        options = [f"{flag.lstrip('-')} {value}" for flag, value in pairs]
-        if self.epochs is not None:
-            options.insert(0, f"{self.epochs} ep")
-        if self.kd and self.teacher != "teacher":
-            options.append(f"from {self.teacher}")
-        if self.kd and self.ensemble:
-            options.append(f"ensemble with seed {','.join(map(str, self.ensemble))}")
-        return f"{name} ({', '.join(options)})" if options else name
-
-    @property
-    def arch(self) -> str:
-        """The model and its ``--model-arg`` values: rows of one arch share costs and latency."""
-        pairs = zip(self.flags[::2], self.flags[1::2], strict=True)
-        return " ".join([self.model, *(value for flag, value in pairs if flag == "--model-arg")])
-
-    @property
-    def slug(self) -> str:
-        """The name as a folder name: every run of other characters becomes one ``-``."""
-        return re.sub(r"[^A-Za-z0-9_]+", "-", self.name.replace(" + ", "-")).strip("-")
-
-
-def student_rows(student: str, methods: list[tuple[str, ...]]) -> list[Row]:
-    """Scratch and distilled rows of one student; logit-only methods use precomputed teacher
-    logits."""
-    rows = [Row("student", student)]
-    for kd in methods:
-        precompute = set(kd) <= {"kl", "cwd"}
-        rows.append(Row("student", student, kd, precompute=precompute))
-    return rows
-
-
-def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    out: str,
+    config: str,
+    suites: Path,
+    suite: str | None,
+    suite_aliases: tuple[str, ...] = (),
+) -> None:
+    """The suites' common flags; ``--suite`` (also spelt ``suite_aliases``) picks a suite of
+    the YAML file ``suites``, required where ``suite`` is None."""
+    parser.add_argument(
+        "--suite",
+        *suite_aliases,
+        choices=suite_names(suites),
+        default=suite,
+        required=suite is None,
+        help=f"row set of {suites.name}",
+    )
     parser.add_argument("--out", type=Path, default=Path(out), help="run folders")
     parser.add_argument("--config", type=Path, default=Path(config), help="shared recipe")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -133,8 +97,15 @@ def add_arguments(parser: argparse.ArgumentParser, out: str, config: str) -> Non
 class Suite:
     """Trains and scores the rows; ``run()`` returns the per-run records."""
 
-    def __init__(self, args: argparse.Namespace, data: str, data_flags: list[str]) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        data: str,
+        data_flags: list[str],
+        row_set: RowSet | None = None,
+    ) -> None:
         self.args = args
+        self.row_set = row_set
         self.data = data
         self.data_flags = data_flags
         self.recipe = yaml.safe_load(args.config.read_text())
@@ -242,7 +213,10 @@ class Suite:
         }
 
     def seeds_of(self, row: Row) -> list[int]:
-        """Students over every seed; peers over the first (teachers use ``--teacher-seed``)."""
+        """Students over every seed, peers over the first (teachers use ``--teacher-seed``),
+        unless the row set names the rows that get every seed."""
+        if self.row_set is not None and self.row_set.every_seed is not None:
+            return self.row_set.seeds_of(row, self.args.seeds)
         return self.args.seeds if row.group == "student" else self.args.seeds[:1]
 
     def run(self, teacher_rows: Row | list[Row], other_rows: list[Row]) -> list[dict[str, Any]]:
@@ -341,188 +315,11 @@ def _percent(value: float | None) -> float | None:
     return None if value is None else 100 * value  # None: class absent from val and predictions
 
 
-def summarise(records: list[dict[str, Any]], latency: list[dict[str, Any]]) -> list[dict]:
-    """Mean and sample std over seeds per row, with the model's costs and latencies."""
-    by_row: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        by_row.setdefault(r["row"], []).append(r)
-    lat = {(r["row"], r["backend"]): r for r in latency}
-    # Latency depends on the architecture, not the weights: report each model's median over
-    # the rows that measured it, so that run-to-run noise does not rank rows of one model.
-    per_model: dict[tuple[str, str], list[float]] = {}
-    arch_of = {r["row"]: r["arch"] for r in records}
-    for r in latency:
-        per_model.setdefault((arch_of[r["row"]], r["backend"]), []).append(r["latency_p50_ms"])
-    table = []
-    for name, runs in by_row.items():
-        first = runs[0]
-        entry: dict[str, Any] = {
-            "row": name,
-            "group": first["group"],
-            "model": first["model"],
-            "arch": first["arch"],
-            "kd": first["kd"],
-            "seeds": [r["seed"] for r in runs],
-        }
-        for key in ("miou", "mdice", "pixel_accuracy", "train_s"):
-            values = [r[key] for r in runs]
-            entry[key] = statistics.fmean(values)
-            entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-        torch_row = lat.get((name, "torch"))
-        int8_row = lat.get((name, "onnx-int8"))
-        if torch_row:
-            entry["params"], entry["flops"] = torch_row["params"], torch_row["flops"]
-            entry["torch_ms"] = statistics.median(per_model[(first["arch"], "torch")])
-        if int8_row:
-            entry["int8_ms"] = statistics.median(per_model[(first["arch"], "onnx-int8")])
-            entry["int8_miou"] = int8_row.get("int8_miou")
-        table.append(entry)
-    return table
-
-
-def targets(table: list[dict[str, Any]], student: str = "student_s") -> list[dict[str, Any]]:
-    """The issue's targets, each with its measured value and whether it is met. A distilled row
-    is compared with the scratch row of its own arch (a wider variant with its wider scratch)."""
-    teacher = next(r for r in table if r["group"] == "teacher")
-    mine = [r for r in table if r["model"] == student]
-    scratch_of = {r["arch"]: r for r in mine if not r["kd"]}
-    out = []
-    for r in mine:
-        scratch = scratch_of.get(r["arch"])
-        if not r["kd"] or scratch is None:
-            continue
-        share = r["miou"] / teacher["miou"]
-        gain = r["miou"] - scratch["miou"]
-        out.append(
-            {
-                "target": f"{r['row']}: mIoU >= 95% of teacher",
-                "value": f"{100 * share:.1f}%",
-                "met": share >= 0.95,
-            }
-        )
-        out.append(
-            {
-                "target": f"{r['row']}: >= scratch + 2 mIoU",
-                "value": f"{gain:+.2f}",
-                "met": gain >= 2.0,
-            }
-        )
-    for arch, scratch in scratch_of.items():
-        if "flops" in scratch and "flops" in teacher:
-            ratio = teacher["flops"] / scratch["flops"]
-            out.append(
-                {
-                    "target": f"{arch} FLOPs <= teacher / 15",
-                    "value": f"1/{ratio:.1f}",
-                    "met": ratio >= 15,
-                }
-            )
-    for r in table:
-        if r["group"] == "peer":
-            gap = teacher["miou"] - r["miou"]
-            out.append(
-                {"target": f"teacher beats {r['row']}", "value": f"{gap:+.2f} mIoU", "met": gap > 0}
-            )
-    return out
-
-
-def _pm(entry: dict[str, Any], key: str) -> str:
-    if len(entry["seeds"]) > 1:
-        return f"{entry[key]:.2f} ± {entry[f'{key}_std']:.2f}"
-    return f"{entry[key]:.2f}"
-
-
-def markdown(table: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
-    """The results table and the targets, as Markdown."""
-    lines = [
-        "| row | seeds | mIoU | mDice | pixel acc | params (M) | GFLOPs | torch ms | INT8 ms "
-        "| INT8 mIoU (seed 0) | train s/run |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for e in table:
-        cost = f"{e['params'] / 1e6:.2f} | {e['flops'] / 1e9:.2f}" if "params" in e else "- | -"
-        torch_ms = f"{e['torch_ms']:.1f}" if "torch_ms" in e else "-"
-        int8_ms = f"{e['int8_ms']:.1f}" if "int8_ms" in e else "-"
-        int8_miou = e.get("int8_miou")
-        int8_text = f"{int8_miou:.2f}" if int8_miou is not None else "-"
-        lines.append(
-            f"| {e['row']} | {len(e['seeds'])} | {_pm(e, 'miou')} | {_pm(e, 'mdice')} "
-            f"| {_pm(e, 'pixel_accuracy')} | {cost} | {torch_ms} | {int8_ms} | {int8_text} "
-            f"| {e['train_s']:.0f} |"
-        )
-    lines += ["", "| target | measured | met |", "|---|---:|---|"]
-    lines += [f"| {c['target']} | {c['value']} | {'yes' if c['met'] else 'NO'} |" for c in checks]
-    return "\n".join(lines)
-
-
-def save_figure(fig: Any, path: Path) -> None:
-    """Lay out, write (making the folder) and close a matplotlib figure."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot(table: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Accuracy against ORT INT8 latency (log scale): one point per row, seed std as bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = {"teacher": "tab:red", "peer": "tab:gray"}
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
-    for e in table:
-        if "int8_ms" not in e:
-            continue
-        if e["group"] == "student":
-            colour = "tab:blue" if e["model"] == "student_s" else "tab:green"
-        else:
-            colour = colours[e["group"]]
-        marker = "o" if not e["kd"] else "^"
-        ax.errorbar(
-            e["int8_ms"], e["miou"], yerr=e["miou_std"], fmt=marker, color=colour, capsize=2
-        )
-        label = e["row"].replace("student_", "")
-        ax.annotate(
-            label, (e["int8_ms"], e["miou"]), fontsize=6, xytext=(4, 2), textcoords="offset points"
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("ONNX Runtime INT8 latency, batch 1 (ms, log scale)")
-    ax.set_ylabel("val mIoU (%)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    save_figure(fig, path)
-
-
-def write_results(
-    path: Path,
-    suite: Suite,
-    records: list[dict],
-    latency: list[dict],
-    started: dict,
-    figure: Path | None = None,
-    title: str = "",
-) -> None:
-    table = summarise(records, latency)
-    checks = targets(table)
-    print(markdown(table, checks))
-    if figure is not None and latency:
-        plot(table, figure, title)
-        print(f"wrote {figure}")
-    result = {
-        "recipe": suite.recipe,
-        "seeds": suite.args.seeds,
-        "lanes": suite.args.lanes,
-        "threads_per_run": suite.args.threads,
-        "machine": {**started, "load_average_after": machine_info()["load_average"]},
-        "table": table,
-        "targets": checks,
-        "runs": records,
-        "latency": latency,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {path}")
+def open_suite(
+    args: argparse.Namespace, suites: Path, data: str, data_flags: list[str] | None = None
+) -> tuple[Suite, RowSet]:
+    """The :class:`Suite` that runs ``args.suite`` of ``suites`` on ``data``, and its rows."""
+    row_set = load_suite(suites, args.suite, data)
+    if row_set.eval_splits is not None:
+        args.eval_splits = list(row_set.eval_splits)
+    return Suite(args, data, data_flags or [], row_set), row_set

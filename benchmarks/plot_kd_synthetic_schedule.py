@@ -17,7 +17,7 @@ import json
 import math
 from pathlib import Path
 
-from kd_suite import save_figure
+from kd_report import save_figure
 
 HERE = Path(__file__).resolve().parent
 FIGURE = HERE.parent / "docs" / "kd_synthetic_schedule.png"

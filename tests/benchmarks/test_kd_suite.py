@@ -1,6 +1,6 @@
-"""The accuracy suite's bookkeeping (``benchmarks/kd_suite.py``): row names, per-arch latency,
-targets against the right scratch row, ``--collect`` (tabulate finished runs, train none) and
-``--rows`` (a slice of the suite)."""
+"""The accuracy suite's bookkeeping (``benchmarks/kd_suite.py``, ``kd_report.py``): row names,
+per-arch latency, targets against the right scratch row, ``--collect`` (tabulate finished runs,
+train none) and ``--rows`` (a slice of the suite)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ from tests.benchmark_scripts import load_benchmark
 @pytest.fixture(scope="module")
 def kd_suite() -> ModuleType:
     return load_benchmark("kd_suite")
+
+
+@pytest.fixture(scope="module")
+def kd_report() -> ModuleType:
+    return load_benchmark("kd_report")
 
 
 def _record(row, seed: int, miou: float) -> dict:
@@ -52,7 +57,9 @@ def test_row_names_slugs_and_arch(kd_suite: ModuleType) -> None:
     assert wide.arch == "student_s width_mult=1.4"
 
 
-def test_summary_statistics_and_latency_per_arch(kd_suite: ModuleType) -> None:
+def test_summary_statistics_and_latency_per_arch(
+    kd_suite: ModuleType, kd_report: ModuleType
+) -> None:
     Row = kd_suite.Row
     scratch = Row("student", "student_s")
     wide = Row("student", "student_s", flags=("--model-arg", "width_mult=1.4"))
@@ -62,7 +69,7 @@ def test_summary_statistics_and_latency_per_arch(kd_suite: ModuleType) -> None:
         {"row": scratch.name, "backend": "torch", "latency_p50_ms": 10.0, "params": 1, "flops": 1},
         {"row": wide.name, "backend": "torch", "latency_p50_ms": 30.0, "params": 2, "flops": 2},
     ]
-    table = {e["row"]: e for e in kd_suite.summarise(records, latency)}
+    table = {e["row"]: e for e in kd_report.summarise(records, latency)}
     assert table[scratch.name]["miou"] == pytest.approx(51.0)
     assert table[scratch.name]["miou_std"] == pytest.approx(statistics.stdev([50.0, 52.0, 51.0]))
     assert table[wide.name]["seeds"] == [0, 1]
@@ -71,7 +78,9 @@ def test_summary_statistics_and_latency_per_arch(kd_suite: ModuleType) -> None:
     assert table[wide.name]["torch_ms"] == 30.0
 
 
-def test_targets_compare_with_the_scratch_row_of_the_same_arch(kd_suite: ModuleType) -> None:
+def test_targets_compare_with_the_scratch_row_of_the_same_arch(
+    kd_suite: ModuleType, kd_report: ModuleType
+) -> None:
     Row = kd_suite.Row
     flags = ("--model-arg", "width_mult=1.4")
     teacher = Row("teacher", "teacher")
@@ -94,7 +103,7 @@ def test_targets_compare_with_the_scratch_row_of_the_same_arch(kd_suite: ModuleT
             "flops": 10,
         },
     ]
-    checks = {c["target"]: c for c in kd_suite.targets(kd_suite.summarise(records, latency))}
+    checks = {c["target"]: c for c in kd_report.targets(kd_report.summarise(records, latency))}
     cwd, wide_cwd = "student_s + cwd", "student_s + cwd (model-arg width_mult=1.4)"
     assert checks[f"{cwd}: mIoU >= 95% of teacher"]["met"]  # 57.5 / 60 = 95.8%
     assert checks[f"{cwd}: >= scratch + 2 mIoU"]["value"] == "+7.50"
