@@ -51,7 +51,8 @@ import torch
 from segcompress.data.classes import IDD_LEVEL3
 from segcompress.data.formats import DataSpec
 from segcompress.deploy.metadata import ModelInfo, inference_checkpoint
-from segcompress.deploy.options import ALL_BACKENDS, DEFAULT_BACKENDS
+from segcompress.deploy.options import DEFAULT_BACKENDS
+from segcompress.deploy.registry import BACKENDS, GRAPH_RUNTIMES
 from segcompress.deploy.runtime import (
     fixed_input_size,
     is_int8,
@@ -158,20 +159,16 @@ def measure_backend(
     """Latency, throughput and memory of one backend on one file (see the module docstring)."""
     import onnxruntime  # noqa: F401  (loaded before the baseline, like torch, for every backend)
 
-    runtime = "onnxruntime"
-    if backend.startswith("openvino"):
-        from segcompress.deploy.openvino_runtime import require_openvino
-
-        require_openvino()  # the library's own memory is not the model's
-        runtime = "openvino"
+    spec = BACKENDS.get(backend)
+    GRAPH_RUNTIMES.get(spec.runtime).require()  # the library's own memory is not the model's
     torch.set_num_threads(threads)
     reset = _reset_peak()
     base = _proc_status()["VmRSS"]
     predictor = load_predictor(
-        path, device="cpu", threads=threads, channels_last=backend == "torch-cl", runtime=runtime
+        path, device="cpu", threads=threads, channels_last=spec.channels_last, runtime=spec.runtime
     )
     fn: Any = predictor
-    if backend == "torch-compile":
+    if spec.compile:
         model = torch.compile(predictor.model)
 
         def fn(x: torch.Tensor) -> torch.Tensor:
@@ -304,17 +301,20 @@ def _onnx_costs(path: Path, img_size: tuple[int, int]) -> tuple[int | None, int 
 
 
 def _installed(backends: Sequence[str]) -> tuple[str, ...]:
-    """``backends`` without those of a runtime that is not installed (said in one line)."""
-    from segcompress.deploy.openvino_runtime import INSTALL_HINT, openvino_available
-
-    missing = [] if openvino_available() else [b for b in backends if b.startswith("openvino")]
-    if missing:
+    """``backends`` without those of a runtime that is not installed (said in one line each)."""
+    missing: dict[str, list[str]] = {}
+    for name in backends:
+        runtime = GRAPH_RUNTIMES.get(BACKENDS.get(name).runtime)
+        if not runtime.available():
+            missing.setdefault(runtime.name, []).append(name)
+    for runtime_name, names in missing.items():
+        runtime = GRAPH_RUNTIMES.get(runtime_name)
         print(
-            f"benchmark: skipping {', '.join(missing)}: the openvino package is not installed "
-            f"({INSTALL_HINT})",
+            f"benchmark: skipping {', '.join(names)}: the {runtime.package} package is not "
+            f"installed ({runtime.install_hint})",
             file=sys.stderr,
         )
-    return tuple(b for b in backends if b not in missing)
+    return tuple(b for b in backends if all(b not in names for names in missing.values()))
 
 
 def benchmark(
@@ -336,14 +336,16 @@ def benchmark(
     from segcompress.deploy.quantize import quantize_onnx
     from segcompress.engine.checkpoint import save_checkpoint
 
-    unknown = [b for b in backends if b not in ALL_BACKENDS]
-    if unknown:
-        raise UsageError(f"--backends {unknown[0]}: choose from {', '.join(ALL_BACKENDS)}")
+    specs = {b: BACKENDS.get(b) for b in backends}  # an unknown name: a one-line UsageError
     if runs < 1 or warmup < 0 or not batches or min(batches) < 1:
         raise UsageError("runs and batch sizes must be positive and warmup non-negative")
     threads = threads or os.cpu_count() or 1
     sources = [resolve_source(m) for m in models]
     backends = _installed(backends)
+
+    def of_file(kind: str) -> list[str]:
+        return [b for b in backends if specs[b].file == kind]
+
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(workdir) if workdir is not None else Path(tmp)
@@ -355,7 +357,7 @@ def benchmark(
                 assert source.path is not None
                 params, flops, own = _onnx_costs(source.path, img_size)
                 size_mb = source.path.stat().st_size / _BYTES_PER_MB
-                same = [b for b in backends if b.endswith(own[-4:]) and b != own]
+                same = [b for b in of_file(BACKENDS.get(own).file) if b != own]
                 plan += [(b, source.path, size_mb) for b in [own, *same]]
             else:
                 model, info = _model_and_info(source, img_size)
@@ -366,22 +368,19 @@ def benchmark(
                     torch_path = work / f"{stem}.pt"
                     save_checkpoint(inference_checkpoint(model, info), torch_path)
                 assert torch_path is not None
-                for backend in backends:
-                    if backend.startswith("torch"):
-                        plan.append((backend, torch_path, _torch_file_mb(model)))
+                plan += [(b, torch_path, _torch_file_mb(model)) for b in of_file("torch")]
                 onnx_info = ModelInfo(**{**info.__dict__, "input_size": tuple(img_size)})
-                graph = [b for b in backends if not b.startswith("torch")]
                 fp32 = work / f"{stem}.onnx"
-                if graph:
+                if of_file("fp32") or of_file("int8"):
                     export_model(model, fp32, onnx_info)
-                fp32_mb = fp32.stat().st_size / _BYTES_PER_MB if graph else 0.0
-                plan += [(b, fp32, fp32_mb) for b in graph if b.endswith("fp32")]
-                if any(b.endswith("int8") for b in graph):
+                    fp32_mb = fp32.stat().st_size / _BYTES_PER_MB
+                    plan += [(b, fp32, fp32_mb) for b in of_file("fp32")]
+                if of_file("int8"):
                     images, calibration = _calibration(onnx_info, img_size, calib, calib_n)
                     int8 = work / f"{stem}.int8.onnx"
                     quantize_onnx(fp32, int8, images)
                     int8_mb = int8.stat().st_size / _BYTES_PER_MB
-                    plan += [(b, int8, int8_mb) for b in graph if b.endswith("int8")]
+                    plan += [(b, int8, int8_mb) for b in of_file("int8")]
             for backend, path, file_mb in plan:
                 args = (str(path), backend, tuple(img_size), tuple(batches), threads, runs, warmup)
                 result = _measure(isolate, *args)
@@ -404,7 +403,9 @@ def benchmark(
                         "peak_rss_mb": result["peak_rss_mb"],
                         "peak_delta_mb": result["peak_delta_mb"],
                         "isolated": isolate,
-                        "calibration": calibration if backend.endswith("int8") else None,
+                        "calibration": calibration
+                        if BACKENDS.get(backend).file == "int8"
+                        else None,
                         "timings": result["timings"],
                     }
                 )

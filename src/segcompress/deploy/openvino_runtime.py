@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from segcompress.deploy.metadata import ModelInfo
 from segcompress.deploy.predictor import GraphPredictor
+from segcompress.deploy.registry import GRAPH_RUNTIMES, GraphRuntime
 from segcompress.errors import DataError, UsageError
 
 __all__ = [
@@ -207,3 +208,25 @@ class OpenVinoPredictor(GraphPredictor):
     def profiling_info(self) -> Sequence[Any]:
         """The last inference's per-node counters (compile with ``profile=True``)."""
         return self.request.get_profiling_info()
+
+
+def _load_openvino(
+    path: Path, info: ModelInfo, *, device: str | torch.device, threads: int | None, int8: bool
+) -> OpenVinoPredictor:
+    if str(device) not in ("auto", "cpu"):
+        raise UsageError(f"--device {device}: the openvino runtime runs on the CPU here")
+    return OpenVinoPredictor(openvino_compile(path, threads=threads), info, str(path), int8=int8)
+
+
+GRAPH_RUNTIMES.add(
+    "openvino",
+    GraphRuntime(
+        "openvino",
+        _load_openvino,
+        # Looked up at each call, so that a test (or a caller) that replaces them is obeyed.
+        require=lambda: require_openvino(),
+        available=lambda: openvino_available(),
+        package="openvino",
+        install_hint=INSTALL_HINT,
+    ),
+)

@@ -20,7 +20,7 @@ import io
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ from segcompress.data.formats import DataSpec
 from segcompress.data.transforms import MEAN, STD
 from segcompress.deploy.metadata import ModelInfo, resolve_onnx_info, write_info
 from segcompress.deploy.onnx_export import save_onnx_atomic
-from segcompress.deploy.options import CALIBRATION_METHODS, QUANTIZE_ENGINES
+from segcompress.deploy.options import CALIBRATION_METHODS
+from segcompress.deploy.registry import QUANTIZERS
 from segcompress.deploy.runtime import (
     Predictor,
     is_int8,
@@ -218,15 +219,30 @@ def float_output_resizes(proto: onnx.ModelProto) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class QuantSettings:
+    """How ``quantize_onnx`` was asked to quantize (the ONNX Runtime engine reads them all)."""
+
+    method: str
+    per_channel: bool
+    signed: bool
+    fp32_stem: bool
+
+
+@dataclass(frozen=True)
+class Quantizer:
+    """An engine that writes an INT8 QDQ file: ``run(fp32, out, images, tmp, settings)``
+    returns the graph preprocessing it applied. ``own_calibration``: the calibration the engine
+    always uses (``method`` must then stay ``minmax``), None when ``method`` chooses it."""
+
+    run: Callable[[Path, Path, np.ndarray, Path, QuantSettings], str]
+    own_calibration: str | None = None
+
+
 def _quantize_ort(
-    prepared: Path,
-    out: Path,
-    images: np.ndarray,
-    method: str,
-    per_channel: bool,
-    signed: bool,
-    fp32_stem: bool,
-) -> None:
+    fp32_path: Path, out: Path, images: np.ndarray, tmp: Path, settings: QuantSettings
+) -> str:
+    """ONNX Runtime's quantize_static on the preprocessed graph (see :func:`_preprocess`)."""
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -239,6 +255,8 @@ def _quantize_ort(
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
+    prepared = tmp / "prepared.onnx"
+    variant = _preprocess(fp32_path, prepared)
     proto = onnx.load(str(prepared))
     with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
         quantize_static(
@@ -246,19 +264,22 @@ def _quantize_ort(
             str(out),
             _Reader(images),
             quant_format=QuantFormat.QDQ,
-            per_channel=per_channel,
-            activation_type=QuantType.QInt8 if signed else QuantType.QUInt8,
+            per_channel=settings.per_channel,
+            activation_type=QuantType.QInt8 if settings.signed else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=methods[method],
-            nodes_to_exclude=(stem_convolutions(proto) if fp32_stem else [])
+            calibrate_method=methods[settings.method],
+            nodes_to_exclude=(stem_convolutions(proto) if settings.fp32_stem else [])
             + float_output_resizes(proto),
             extra_options={"CalibStridedMinMax": _chunk(len(images))},
         )
+    return variant
 
 
-def _quantize_nncf(fp32_path: Path, out: Path, images: np.ndarray) -> None:
+def _quantize_nncf(
+    fp32_path: Path, out: Path, images: np.ndarray, tmp: Path, settings: QuantSettings
+) -> str:
     """NNCF's default post-training quantization (min-max ranges, fast bias correction) of the
-    ONNX graph; its progress bars are silenced."""
+    exported graph as it is; its progress bars are silenced."""
     from segcompress.deploy.openvino_runtime import INSTALL_HINT
 
     try:
@@ -273,6 +294,11 @@ def _quantize_nncf(fp32_path: Path, out: Path, images: np.ndarray) -> None:
         nncf.set_log_level(logging.ERROR)
         quantized = nncf.quantize(model, data, subset_size=len(images))
     onnx.save(quantized, str(out))
+    return "none"
+
+
+QUANTIZERS.add("onnxruntime", Quantizer(_quantize_ort))
+QUANTIZERS.add("nncf", Quantizer(_quantize_nncf, own_calibration="min-max"))
 
 
 def quantize_onnx(
@@ -298,12 +324,14 @@ def quantize_onnx(
     raw-image activations saturate them: the IDD-Lite recipe student lost accuracy with an
     INT8 stem and none without, at the same latency (BENCHMARKS.md, "Does INT8 cost
     accuracy?")."""
-    if engine not in QUANTIZE_ENGINES:
-        raise UsageError(f"--engine {engine}: choose one of {', '.join(QUANTIZE_ENGINES)}")
+    quantizer = QUANTIZERS.get(engine)
     if method not in CALIBRATION_METHODS:
         raise UsageError(f"--method {method}: choose one of {', '.join(CALIBRATION_METHODS)}")
-    if engine == "nncf" and method != "minmax":
-        raise UsageError(f"--method {method}: --engine nncf calibrates with its own min-max")
+    if quantizer.own_calibration and method != "minmax":
+        raise UsageError(
+            f"--method {method}: --engine {engine} calibrates with its own "
+            f"{quantizer.own_calibration}"
+        )
     fp32_path, out = Path(fp32_path), Path(out)
     proto = load_onnx(fp32_path)
     if is_int8(proto):
@@ -314,26 +342,21 @@ def quantize_onnx(
         raise DataError(f"{fp32_path}: the calibration set is empty; give calibration images")
     images = calibration.float().contiguous().numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
+    settings = QuantSettings(method, per_channel, signed_activations, fp32_stem)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         quantized = Path(tmp) / "int8.onnx"
-        if engine == "nncf":
-            variant = "none"  # NNCF reads the exported graph as it is
-            _quantize_nncf(fp32_path, quantized, images)
-        else:
-            prepared = Path(tmp) / "prepared.onnx"
-            variant = _preprocess(fp32_path, prepared)
-            _quantize_ort(
-                prepared, quantized, images, method, per_channel, signed_activations, fp32_stem
-            )
+        variant = quantizer.run(fp32_path, quantized, images, Path(tmp), settings)
         result = onnx.load(str(quantized))
-    write_info(result, info, precision="int8", calibration=method if engine != "nncf" else engine)
+    # An engine with its own calibration is named in the file's metadata by the engine.
+    calibration = engine if quantizer.own_calibration else method
+    write_info(result, info, precision="int8", calibration=calibration)
     save_onnx_atomic(result, out)
     runtime = runtime_graph(out)
     return QuantizeReport(
         path=out,
         fp32_bytes=fp32_path.stat().st_size,
         int8_bytes=out.stat().st_size,
-        method=method if engine != "nncf" else "min-max",
+        method=quantizer.own_calibration or method,
         calib_images=len(images),
         preprocess=variant,
         op_counts=op_type_counts(result),

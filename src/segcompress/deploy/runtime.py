@@ -26,14 +26,15 @@ from torch import Tensor, nn
 
 from segcompress.data.classes import ClassTable
 from segcompress.data.transforms import MEAN, STD
+from segcompress.deploy import openvino_runtime  # noqa: F401  (registers the openvino runtime)
 from segcompress.deploy.metadata import ModelInfo, info_from_checkpoint, resolve_onnx_info
 from segcompress.deploy.options import RUNTIMES
 from segcompress.deploy.predictor import GraphPredictor, Predictor
+from segcompress.deploy.registry import GRAPH_RUNTIMES, GraphRuntime
 from segcompress.errors import DataError, UsageError
 from segcompress.metrics import ConfusionMatrix
 
 __all__ = [
-    "BACKENDS",
     "INT8_OP_TYPES",
     "RUNTIMES",
     "GraphPredictor",
@@ -51,7 +52,6 @@ __all__ = [
     "renormalize",
 ]
 
-BACKENDS = ("torch", "onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-int8")
 # Node types whose presence makes a graph an INT8 model.
 INT8_OP_TYPES = frozenset(
     {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger"}
@@ -245,26 +245,15 @@ def onnx_session(
         ) from exc
 
 
-def _load_onnx_predictor(
-    path: Path,
-    device: str | torch.device,
-    threads: int | None,
-    classes: ClassTable | str | Path | None,
-    img_size: Sequence[int] | None,
-    runtime: str,
-) -> GraphPredictor:
-    proto = load_onnx(path)
-    info = onnx_info(proto, path, classes=classes, img_size=img_size)
-    if runtime == "openvino":
-        from segcompress.deploy.openvino_runtime import OpenVinoPredictor, openvino_compile
-
-        if str(device) not in ("auto", "cpu"):
-            raise UsageError(f"--device {device}: the openvino runtime runs on the CPU here")
-        graph = openvino_compile(path, threads=threads)
-        return OpenVinoPredictor(graph, info, str(path), int8=is_int8(proto))
+def _load_ort(
+    path: Path, info: ModelInfo, *, device: str | torch.device, threads: int | None, int8: bool
+) -> OnnxPredictor:
     session = onnx_session(path, threads=threads, device=device)
     used = "cuda" if "CUDAExecutionProvider" in session.get_providers() else "cpu"
-    return OnnxPredictor(session, info, str(path), torch.device(used), int8=is_int8(proto))
+    return OnnxPredictor(session, info, str(path), torch.device(used), int8=int8)
+
+
+GRAPH_RUNTIMES.add("onnxruntime", GraphRuntime("onnxruntime", _load_ort))
 
 
 def _load_torch_predictor(
@@ -315,14 +304,15 @@ def load_predictor(
             package; CPU), which run the same file.
     """
     path = Path(path)
-    if runtime not in RUNTIMES:
-        raise UsageError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
+    graph_runtime = GRAPH_RUNTIMES.get(runtime)
     if not path.is_file():
         raise DataError(f"{path}: model file not found")
     if is_onnx_file(path):
         if channels_last:
             raise UsageError(f"{path}: channels_last applies to torch checkpoints, not ONNX")
-        return _load_onnx_predictor(path, device, threads, classes, img_size, runtime)
+        proto = load_onnx(path)
+        info = onnx_info(proto, path, classes=classes, img_size=img_size)
+        return graph_runtime.load(path, info, device=device, threads=threads, int8=is_int8(proto))
     if runtime != "onnxruntime":
         raise UsageError(
             f"{path}: --runtime {runtime} runs ONNX files; export the checkpoint first "
