@@ -21,6 +21,7 @@ from segcompress import report, viz
 from segcompress.data.classes import ClassTable
 from segcompress.metrics import compute_scores, scores_to_dict
 from segcompress.report import DETAIL_ROWS, FIGURES, ROWS, findings, write_report
+from segcompress.report import figures as report_figures
 
 CLASSES = ClassTable(
     names=("road", "car", "<sky>"), colors=((128, 64, 128), (0, 0, 142), (70, 130, 180))
@@ -208,7 +209,7 @@ def written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """``write_report`` run once, with what each figure was drawn from recorded on the way."""
     drawn: dict[str, Any] = {}
     real_save, real_confusion, real_comparison = (
-        report.save_figure,
+        report_figures.save_figure,
         viz.plot_confusion,
         viz.plot_comparison,
     )
@@ -225,7 +226,7 @@ def written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         drawn[Path(path).stem] = (images, masks, classes, titles)
         real_comparison(images, masks, classes, path, titles=titles)
 
-    monkeypatch.setattr(report, "save_figure", save)
+    monkeypatch.setattr(report_figures, "save_figure", save)
     monkeypatch.setattr(viz, "plot_confusion", confusion)
     monkeypatch.setattr(viz, "plot_comparison", comparison)
     inputs = make_inputs()
