@@ -33,7 +33,9 @@ def test_video_outputs(int8_onnx: Path, video: Path, tmp_path: Path) -> None:
     model = load_model(int8_onnx, threads=1)
     with av.open(str(video)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="rgb24")
-    assert np.array_equal(masks["frame_000000.npy"], model.predict(first))
+    # --resize fast (default): swscale's input; the mask agrees with `predict`'s (test_yuv.py
+    # holds --resize exact to equality).
+    assert np.mean(masks["frame_000000.npy"] == model.predict(first)) >= 0.99
     summary = json.loads((tmp_path / "drive.summary.json").read_text())
     assert summary["frames"] == 12 and summary["complete"] and summary["int8"]
     assert 0 < summary["model_ms_p50"] <= summary["model_ms_p90"]

@@ -81,6 +81,12 @@ def _positive(text: str) -> int:
     raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
 
 
+def _count(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {text!r}")
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -140,6 +146,8 @@ def _run(args: argparse.Namespace) -> int:
         codec=args.codec,
         scale=args.scale,
         progress=not args.no_progress,
+        resize=args.resize,
+        encoder_threads=args.encoder_threads,
     )
     plans = {v: video_outputs(v, out, options) for v in videos}
     targets = [out / f"{p.stem}.png" for p in images]
@@ -201,6 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="video: masks and overlay at this fraction of the frame size (0.5: a quarter of "
         "the pixels to upsample, draw and encode; the model sees the scaled frame)",
+    )
+    run.add_argument(
+        "--resize",
+        choices=("fast", "exact"),
+        default="fast",
+        help="video: fast (default) shrinks each frame for the model with swscale, straight from "
+        "the decoder's YUV; exact uses Pillow on the RGB frame as for images (masks equal "
+        "`segcompress predict`'s on the decoded frames), at several times the CPU",
+    )
+    run.add_argument(
+        "--encoder-threads",
+        type=_count,
+        default=1,
+        help="video: encoder threads (1; 0: FFmpeg's choice, for 4K on many cores)",
     )
     run.add_argument("--overlay", action="store_true", help="images: also write overlays")
     run.add_argument("--codec", default="libx264", help="video encoder (libx264; mpeg4...)")

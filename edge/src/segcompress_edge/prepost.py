@@ -28,10 +28,9 @@ def preprocess(
 ) -> np.ndarray:
     """A ``[1, 3, H, W]`` float32 batch for an RGB uint8 ``h x w x 3`` image."""
     h, w = int(input_size[0]), int(input_size[1])
-    pil = Image.fromarray(image)
-    if pil.size != (w, h):
-        pil = pil.resize((w, h), Image.BILINEAR)
-    x = np.asarray(pil, dtype=np.uint8).transpose(2, 0, 1).astype(np.float32)
+    if image.shape[:2] != (h, w):
+        image = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR), dtype=np.uint8)
+    x = image.transpose(2, 0, 1).astype(np.float32)
     x /= np.float32(255)
     x -= np.asarray(mean, dtype=np.float32)[:, None, None]
     x /= np.asarray(std, dtype=np.float32)[:, None, None]
@@ -89,7 +88,7 @@ def resize_argmax_counts(logits: np.ndarray, size: Sequence[int]) -> tuple[np.nd
     ny = np.minimum(np.arange(in_h) + 1, in_h - 1)
     nx = np.minimum(np.arange(in_w) + 1, in_w - 1)
     settled = (low == low[:, nx]) & (low == low[ny]) & (low == low[ny][:, nx])
-    out = low[y0][:, x0]
+    out = np.take(np.take(low, x0, axis=1), y0, axis=0)  # several times low[y0][:, x0]'s speed
     area = np.outer(row_n, col_n).ravel()
     counts = np.bincount(low.ravel(), weights=area, minlength=c)[:c].astype(np.int64)
     cy, cx = np.nonzero(~settled)

@@ -5,6 +5,13 @@ decode | preprocess | model | upsample | overlay + encode run at once, joined by
 end-to-end rate approaches the slowest stage's (the model's, on a small CPU). numpy, Pillow,
 PyAV and the runtimes release the GIL in their heavy loops, so the threads do overlap.
 
+On a small CPU every stage competes for the same cores, so what counts is CPU per frame: frames
+stay in the decoder's YUV 4:2:0 throughout (``yuv.py``). swscale makes the model's small RGB
+input from the planes, the overlay is blended into the planes and handed to the encoder as it
+is; no full-size RGB frame is ever made. ``--resize exact`` takes the image path's Pillow
+resize instead; the logits are upsampled bilinearly (as for images) when masks are written or
+with ``--resize exact``, else the overlay takes the nearest low-resolution class.
+
 The overlay has the input's frame count and rate (with ``--every N``, every Nth frame at 1/N of
 the rate: same duration). Ctrl-C, or a decoding error, stops the reader; the frames already done
 are encoded and the container is closed, so the file plays.
@@ -27,13 +34,13 @@ from typing import Any
 
 import av
 import numpy as np
-from PIL import Image
 
-from segcompress_edge.draw import Painter, mask_png_bytes
+from segcompress_edge.draw import mask_png_bytes
 from segcompress_edge.errors import EdgeError
-from segcompress_edge.prepost import resize_argmax_counts
+from segcompress_edge.prepost import argmax0, preprocess, resize_argmax_counts
 from segcompress_edge.progress import Progress
 from segcompress_edge.runtime import EdgeModel
+from segcompress_edge.yuv import NearestUpsampler, YuvPainter, as_yuv420p, model_input
 
 __all__ = ["STAGES", "VideoOptions", "open_video", "run_video", "video_outputs"]
 
@@ -53,6 +60,18 @@ class VideoOptions:
     codec: str = "libx264"
     alpha: float = 0.5
     progress: bool = True
+    # "fast": swscale makes the model's input from the decoder's planes; "exact": Pillow's
+    # resize of the RGB frame, as for images (masks equal `predict`'s on the decoded frames).
+    resize: str = "fast"
+    # One encoder thread: with the pipeline's stages filling the cores, the encoder's own
+    # frame threads add CPU (and latency) for no gain; 0 lets FFmpeg choose (e.g. for 4K).
+    encoder_threads: int = 1
+
+    @property
+    def exact_masks(self) -> bool:
+        """Upsample the logits bilinearly (as for images) rather than the ids by nearest: for
+        ``--resize exact`` and for written masks."""
+        return self.resize == "exact" or self.masks is not None
 
 
 @dataclass
@@ -182,12 +201,12 @@ def _frames(container: Any, path: Path, options: VideoOptions) -> Iterator[tuple
         ) from exc
 
 
-def _rgb(frame: Any, scale: float) -> np.ndarray:
-    """The frame as RGB, scaled by FFmpeg's swscale on the way (cheaper than afterwards)."""
+def _yuv(frame: Any, scale: float) -> Any:
+    """The frame as yuv420p, scaled by FFmpeg's swscale when ``scale`` < 1."""
     if scale == 1:
-        return frame.to_ndarray(format="rgb24")
+        return as_yuv420p(frame)
     width, height = (max(2, round(v * scale)) for v in (frame.width, frame.height))
-    return frame.to_ndarray(format="rgb24", width=width, height=height)
+    return as_yuv420p(frame, (width, height))
 
 
 class _Writer:
@@ -200,7 +219,7 @@ class _Writer:
         self.classes = model.info.classes
         self.rate = rate
         self.options = opts
-        self.painter = Painter(self.classes, opts.alpha)
+        self.painter = YuvPainter(self.classes, opts.alpha)
         self.container: Any = None
         self.stream: Any = None
         self.size: tuple[int, int] | None = None  # (W, H) of the overlay video
@@ -220,16 +239,18 @@ class _Writer:
         if self.options.codec == "libx264":
             self.stream.options = {"preset": "ultrafast", "crf": "23"}  # encode: least CPU
         self.stream.codec_context.time_base = Fraction(1) / self.rate
+        self.stream.codec_context.thread_count = self.options.encoder_threads
 
-    def draw(self, frame: np.ndarray, ids: np.ndarray, shares: np.ndarray) -> Image.Image:
-        """The overlay; the encoder scales any other size to the video's (PyAV's reformat)."""
-        image = self.painter.overlay(frame, ids, shares)
+    def draw(self, frame: Any, colours: list[np.ndarray], shares: np.ndarray) -> Any:
+        """The overlay, a yuv420p frame; the encoder scales any other size to the video's
+        (PyAV's reformat)."""
+        out = self.painter.overlay(frame, colours, shares)
         if self.size is None:
-            self._open(image.width, image.height)
-        return image
+            self._open(out.width, out.height)
+        return out
 
-    def encode(self, image: Image.Image, ids: np.ndarray, index: int) -> None:
-        frame = av.VideoFrame.from_image(image)
+    def encode(self, frame: Any, ids: np.ndarray | None, index: int) -> None:
+        """Encode the overlay; write the mask (``ids``: given when masks are written)."""
         frame.pts = self.count
         self.container.mux(self.stream.encode(frame))
         self.count += 1
@@ -297,6 +318,10 @@ class _ShareSeries:
         return (shares if self.frames else {}), series
 
 
+def _norm(info: Any) -> tuple[Any, Any, Any]:
+    return info.input_size, info.mean, info.std
+
+
 def _expected(stream: Any, options: VideoOptions) -> int | None:
     total = int(stream.frames or 0)
     if total <= 0:
@@ -327,15 +352,15 @@ def run_video(
             while True:
                 with stats.timed("decode"):
                     item = next(frames, None)
-                    rgb = None if item is None else _rgb(item[1], options.scale)
-                if item is None or rgb is None:
+                    frame = None if item is None else _yuv(item[1], options.scale)
+                if item is None or frame is None:
                     break
-                index = item[0]
-                if shape is not None and rgb.shape != shape:
-                    change = {"frame": index, "from": list(shape[:2]), "to": list(rgb.shape[:2])}
+                index, size = item[0], (frame.height, frame.width)
+                if shape is not None and size != shape:
+                    change = {"frame": index, "from": list(shape), "to": list(size)}
                     stats.size_changes.append(change)
-                shape = rgb.shape
-                if not pipe.put(queues[0], (index, rgb)):
+                shape = size
+                if not pipe.put(queues[0], (index, frame)):
                     return
         except BaseException as exc:
             pipe.fail(exc)
@@ -349,36 +374,50 @@ def run_video(
 
         return run
 
+    num_classes = model.info.classes.num_classes
+
     def upsample(item: tuple) -> tuple:
-        index, rgb, logits = item
-        ids, counts = resize_argmax_counts(logits[0], rgb.shape[:2])
+        index, frame, logits = item
+        size = (frame.height, frame.width)
+        if options.exact_masks:
+            ids, counts = resize_argmax_counts(logits[0], size)
+            colours = writer.painter.colours(frame, ids=ids)
+        else:
+            low = argmax0(logits[0])
+            ids, counts = None, NearestUpsampler.counts(low, size, num_classes)
+            colours = writer.painter.colours(frame, low=low)
         if stats.first_mask_s is None:
             stats.first_mask_s = time.perf_counter() - launched
             stats.first_mask_at = time.time()
-        return index, rgb, ids, counts[: model.info.classes.num_classes] / ids.size
+        return index, frame, ids, colours, counts[:num_classes] / (size[0] * size[1])
+
+    info = model.info
 
     def resize(item: tuple) -> tuple:
-        return (*item, model.preprocess(item[1]))
+        frame = item[1]
+        if options.resize == "exact":
+            return (*item, model.preprocess(frame.to_ndarray(format="rgb24")))
+        return (*item, preprocess(model_input(frame, info.input_size), *_norm(info)))
 
     def infer(item: tuple) -> tuple:
         return (*item[:2], model.logits(item[2]))
 
+    writer = _Writer(paths, model, rate, options)
     pipe.spawn("decode", decode)
     pipe.stage("resize", queues[0], queues[1], timed("resize", resize))
     pipe.stage("model", queues[1], queues[2], timed("model", infer))
     pipe.stage("upsample", queues[2], queues[3], timed("upsample", upsample))
-    writer = _Writer(paths, model, rate, options)
     bar = Progress(_expected(stream, options), path.name, enabled=options.progress)
     started = time.perf_counter()
     cpu_start = time.process_time()
     interrupted = False
     try:
         while (item := pipe.get(queues[3])) is not _DONE:
-            index, rgb, ids, shares = item
+            index, frame, ids, colours, shares = item
             with stats.timed("overlay"):
-                image = writer.draw(rgb, ids, shares)
+                out = writer.draw(frame, colours, shares)
             with stats.timed("encode"):
-                writer.encode(image, ids, index)
+                writer.encode(out, ids, index)
             stats.shares.add(shares)
             bar.update(writer.count)
     except KeyboardInterrupt:
@@ -390,7 +429,7 @@ def run_video(
         container.close()
         bar.close()
     wall = time.perf_counter() - started
-    summary = _summary(model, path, paths, stats, writer.count, wall, rate)
+    summary = _summary(model, path, paths, stats, writer.count, wall, rate, options)
     summary["peak_rss_mb"] = _peak_rss_mb()
     summary["process_cpu_ms_per_frame"] = round(
         (time.process_time() - cpu_start) * 1e3 / max(1, writer.count), 3
@@ -412,6 +451,7 @@ def _summary(
     frames: int,
     wall: float,
     rate: Fraction,
+    options: VideoOptions,
 ) -> dict[str, Any]:
     info = model.info
     stage_ms = {k: round(v * 1e3 / max(1, frames), 3) for k, v in stats.stage_s.items()}
@@ -424,6 +464,8 @@ def _summary(
         "runtime": model.runtime,
         "int8": info.int8,
         "input_size": list(info.input_size),
+        "resize": options.resize,
+        "mask_upsampling": "bilinear" if options.exact_masks else "nearest",
         "frames": frames,
         "fps_out": float(rate),
         "model_ms_p50": _percentile(stats.model_ms, 50),
