@@ -119,7 +119,7 @@ def _resolve_config(args: argparse.Namespace, mode: str) -> tuple[Any, dict[str,
 
     Its range checks are left to ``train_run``, which every run goes through."""
     from segcompress.config import apply_overrides, load_config
-    from segcompress.engine.run import resume_config
+    from segcompress.engine.resume import resume_config
 
     overrides = _overrides(args)
     if mode == "distill":

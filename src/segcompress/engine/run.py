@@ -7,7 +7,6 @@ alone prepares the output folder and writes files.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -18,9 +17,6 @@ import torch
 from segcompress.config import (
     KD_TERMS,
     TrainConfig,
-    config_from_dict,
-    config_to_dict,
-    recipe_changes,
     save_config,
     validate_config,
 )
@@ -46,6 +42,13 @@ from segcompress.engine.outdir import (
     probe_writable,
     remove_stale_temps,
 )
+from segcompress.engine.resume import (
+    HISTORY,
+    check_resumed_recipe,
+    check_resumed_teacher,
+    record_changes,
+    resume_hint,
+)
 from segcompress.engine.signals import GracefulStop, RunInterrupted
 from segcompress.engine.teacher_targets import (
     CachedTeacherDataset,
@@ -61,17 +64,15 @@ from segcompress.engine.trainer import (
     seed_everything,
 )
 from segcompress.errors import DataError, UsageError
-from segcompress.fileio import atomic_write_bytes, describe_os_error, file_sha256
+from segcompress.fileio import describe_os_error
 from segcompress.models.ensemble import TeacherEnsemble
 from segcompress.models.fuse import fuse
 
 __all__ = [
     "RUN_FILES",
-    "check_resumed_recipe",
     "clear_run_files",
     "data_spec",
     "prepare_out_dir",
-    "resume_config",
     "train_run",
 ]
 
@@ -85,9 +86,8 @@ RUN_FILES = (
     "curves.png",
     "confusion.png",
     "samples.png",
-    "config_history.jsonl",
+    HISTORY,
 )
-HISTORY = "config_history.jsonl"  # what --resume-with-changes changed, one line per resume
 
 
 def prepare_out_dir(
@@ -134,78 +134,6 @@ def data_spec(cfg: TrainConfig) -> DataSpec:
     if cfg.data.root is None and cfg.data.images is None:
         raise UsageError("no dataset given; pass --data ROOT (or --images/--masks)")
     return cfg.data
-
-
-def resume_config(out: Path) -> tuple[TrainConfig, dict[str, Any]]:
-    """The config and state of ``{out}/last.pt``, the base a resumed run starts from."""
-    path = out / "last.pt"
-    if not path.is_file():
-        raise UsageError(
-            f"--resume: {path} not found; start a new run without --resume "
-            "(with --overwrite if the folder holds an unfinished run)"
-        )
-    state = load_checkpoint(path)
-    return _saved_config(state, path), state
-
-
-def _saved_config(state: dict[str, Any], path: Path) -> TrainConfig:
-    """The run's config as its checkpoint saved it, with the model's arguments as built."""
-    from segcompress.models.registry import saved_model_args
-
-    cfg = config_from_dict(state["config"], str(path))
-    # The model as it was built, not as today's defaults would build it from the saved config.
-    saved = saved_model_args(state["model_name"], state["model_args"])
-    cfg.model.args = {k: v for k, v in saved.items() if k != "num_classes"}
-    return cfg
-
-
-def _shown_value(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (list, dict, str)) else str(value)
-
-
-def check_resumed_recipe(
-    cfg: TrainConfig, state: dict[str, Any], allow: bool, model: torch.nn.Module | None = None
-) -> list[tuple[str, Any, Any]]:
-    """Refuse a resume that would change what is trained (a UsageError naming the key and
-    both values) unless ``allow`` (``--resume-with-changes``); returns the changes allowed.
-
-    Epochs, threads and the output options may change (``config.RESUME_FREE_KEYS``): one run
-    whose epochs were trained with different recipes is not what its config.yaml would say.
-    Without ``model`` the config is compared, but for the model's arguments; with it, the
-    arguments the model was built with (a YAML ``model.args`` that leaves out defaults is no
-    change, a default that changed since is one).
-    """
-    path = Path(cfg.out) / "last.pt"
-    if model is None:
-        saved = config_to_dict(_saved_config(state, path))
-        new = config_to_dict(cfg)
-        saved["model"]["args"] = new["model"]["args"] = {}
-    else:
-        from segcompress.models.registry import saved_model_args
-
-        built = getattr(model, "model_args", {})
-        before = saved_model_args(state["model_name"], state["model_args"])
-        saved = {"model": {"args": {k: v for k, v in before.items() if k != "num_classes"}}}
-        new = {"model": {"args": {k: v for k, v in built.items() if k != "num_classes"}}}
-    changes = recipe_changes(saved, new)
-    if changes and not allow:
-        key, old, new = changes[0]
-        more = f" (and {len(changes) - 1} more: {', '.join(c[0] for c in changes[1:])})"
-        raise UsageError(
-            f"--resume: {key} was {_shown_value(old)} in {path}, now {_shown_value(new)}"
-            f"{more if len(changes) > 1 else ''}; resume with the run's own value, pass "
-            f"--resume-with-changes to go on with the change (recorded in {HISTORY}), or "
-            "start a new run (another --out, or --overwrite)"
-        )
-    return changes
-
-
-def _record_changes(out: Path, epoch: int, changes: list[tuple[str, Any, Any]]) -> None:
-    """Append what a --resume-with-changes changed, and after which epoch, to the history."""
-    path = out / HISTORY
-    before = path.read_bytes() if path.is_file() else b""
-    row = {"after_epoch": epoch, "changes": {k: {"from": a, "to": b} for k, a, b in changes}}
-    atomic_write_bytes(path, before + (json.dumps(row) + "\n").encode(), "config history")
 
 
 def _class_weights(cfg: TrainConfig, spec: DataSpec) -> torch.Tensor | None:
@@ -371,22 +299,6 @@ def _teacher_size_notice(cfg: TrainConfig) -> str | None:
     )
 
 
-def _check_resumed_teacher(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:
-    """The teachers' identity for the checkpoint; a resume must use the same teacher files."""
-    if cfg.distill.teacher is None:
-        return {}
-    files = _teacher_files(cfg)
-    digests = [file_sha256(path) for path in files]
-    before = state.get("provenance", {}).get("teacher_sha256") if state else None
-    if before is not None and before != digests:
-        raise UsageError(
-            f"--resume: this run was distilled from another teacher (SHA-256 {before[0][:12]}"
-            f"...) than --teacher {', '.join(files)} ({digests[0][:12]}...); resume with the "
-            "original teacher file, or start a new run with --overwrite"
-        )
-    return {"teacher": files, "teacher_sha256": digests}
-
-
 def _train_collate(cfg: TrainConfig, classes: ClassTable) -> Any:
     """The training loader's collate function: batch mixing when ``augment.mix`` asks for it."""
     if cfg.augment.mix == "none":
@@ -444,7 +356,9 @@ def train_run(
         if skipped and info.is_main:
             print(f"--skip-bad: left out {skipped} bad or unpaired files (see `data check`)")
         classes = train_set.classes
-        provenance = _check_resumed_teacher(cfg, resume_state or {})
+        provenance = {}
+        if cfg.distill.teacher is not None:
+            provenance = check_resumed_teacher(_teacher_files(cfg), resume_state or {})
         objective = _build_objective(cfg, classes, spec, resume=resume)
         notice = _teacher_size_notice(cfg)
         if notice and info.is_main:
@@ -485,28 +399,13 @@ def train_run(
         if info.is_main:  # only now: a resume that does not fit its checkpoint changes nothing
             save_config(cfg, out / "config.yaml")
             if changes:
-                _record_changes(out, trainer.epoch, changes)
+                record_changes(out, trainer.epoch, changes)
         with GracefulStop(trainer.request_stop, announce=info.is_main) as stop:
             row = trainer.fit()
         if trainer.stopped_in_epoch is not None:
-            raise RunInterrupted(_resume_hint(cfg, trainer), stop.signum or signal.SIGTERM)
+            raise RunInterrupted(resume_hint(cfg, trainer), stop.signum or signal.SIGTERM)
         row["best_epoch"] = trainer.best_epoch
         return row
     finally:
         lock.release()
         shutdown_distributed()
-
-
-def _resume_hint(cfg: TrainConfig, trainer: Trainer) -> str:
-    """What was kept and the command that continues the run exactly."""
-    command = "distill" if cfg.distill.teacher is not None else "train"
-    stopped, saved = trainer.stopped_in_epoch, trainer.epoch
-    if stopped is not None and stopped > saved:
-        state = f"the end of epoch {saved}" if saved else "the state before the first step"
-        kept = (
-            f"stopped during epoch {stopped}; {cfg.out}/last.pt holds {state}, and resuming "
-            f"redoes epoch {stopped} from its start (same result as an uninterrupted run)"
-        )
-    else:
-        kept = f"stopped after epoch {saved}, saved in {cfg.out}/last.pt"
-    return f"{kept}; resume with: segcompress {command} --out {cfg.out} --resume"
