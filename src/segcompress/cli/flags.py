@@ -24,9 +24,9 @@ from segcompress.cli.common import (
 )
 from segcompress.config import DATASET_KEYS, DataConfig
 
-__all__ = ["add_config_flags", "add_dataset_args", "flag_fields"]
+__all__ = ["add_config_flags", "add_dataset_args"]
 
-# (field type, Check.flag) -> the argument type that refuses what the check would.
+# (field type, Check.bound) -> the argument type that refuses a typed value out of the bound.
 _RANGED: dict[tuple[type, str | None], Callable[[str], Any]] = {
     (int, "positive"): positive_int,
     (int, "non_negative"): non_negative_int,
@@ -44,7 +44,7 @@ def _plain(hint: Any) -> Any:
     return hint
 
 
-def flag_fields(cls: type) -> list[dataclasses.Field[Any]]:
+def _flag_fields(cls: type) -> list[dataclasses.Field[Any]]:
     """The fields of ``cls`` that have flags."""
     return [f for f in dataclasses.fields(cls) if f.metadata.get("flags")]
 
@@ -63,7 +63,7 @@ def _argument(f: dataclasses.Field[Any], hint: Any) -> dict[str, Any]:
     if meta["parse"] is not None:
         kwargs["type"] = ARG_TYPES[meta["parse"]]
     elif hint in (int, float):
-        kwargs["type"] = _RANGED[hint, check.flag if check else None]
+        kwargs["type"] = _RANGED[hint, check.bound if check else None]
     if meta["choices"] is not None:
         kwargs["choices"] = meta["choices"]
     else:  # a dotted dest would show as OPTIM.LR
@@ -84,7 +84,7 @@ def add_config_flags(
     ``default=argparse.SUPPRESS``, so that a flag not typed stays out of the namespace)."""
     hints = typing.get_type_hints(cls)
     wanted = None if keys is None else set(keys)
-    for f in flag_fields(cls):
+    for f in _flag_fields(cls):
         if wanted is None or f.name in wanted:
             kwargs = _argument(f, _plain(hints[f.name]))
             group.add_argument(

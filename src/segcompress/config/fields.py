@@ -19,11 +19,12 @@ __all__ = ["Check", "config_fields", "flag", "setting"]
 @dataclass(frozen=True)
 class Check:
     """A range a value must lie in: ``what`` completes "KEY must be ..." in an error, and
-    ``flag`` ("positive" or "non_negative") picks the argument type of the field's flag."""
+    ``bound`` ("positive" or "non_negative") picks the argument type of the field's flag, which
+    refuses a typed value out of that bound as it is parsed."""
 
     what: str
     ok: Callable[[Any], bool]
-    flag: str | None = None
+    bound: str | None = None
 
 
 POSITIVE_INT = Check("a positive integer", lambda v: v > 0, "positive")
@@ -66,8 +67,9 @@ def setting(*flags: str, default: Any, **metadata: Any) -> Any:
 
 def config_fields(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field[Any]]]:
     """(dotted key, field) of every leaf field of a config class, sections included, in order."""
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        hint = typing.get_type_hints(cls)[f.name]
+        hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
             yield from config_fields(hint, f"{prefix}{f.name}.")
         else:
