@@ -5,13 +5,12 @@
 2. Loader images/s at 256x512, with and without the prepared cache, from full-size (1080x1920)
    JPEG/PNG sources in the idd-kaggle layout. Target: cached at least 5x faster.
 
-Usage: python benchmarks/bench_data.py [--json benchmarks/results/data.json] [--n 24]
+Usage: python benchmarks/bench_data.py [--results benchmarks/results/data.json] [--n 24]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -19,6 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from harness import (
+    RESULTS,
+    add_arguments,
+    machine_snapshot,
+    markdown_table,
+    time_call,
+    write_result,
+)
 
 from segcompress.data import IDD_LEVEL3, MaskDecoder, load_split, prepare_split
 from segcompress.data.io import read_mask
@@ -33,21 +40,15 @@ def per_colour_loop(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def timeit(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench_decoding(mask_rgb: np.ndarray, repeats: int) -> dict:
+    """Median ms of the lookup-table decoder and of the per-colour loop on one mask."""
     decoder = MaskDecoder(IDD_LEVEL3, "rgb")
     decoder.decode(mask_rgb)  # build the lookup table outside the timing
-    lut = timeit(lambda: decoder.decode(mask_rgb), repeats)
-    loop = timeit(lambda: per_colour_loop(mask_rgb), max(3, repeats // 3))
-    return {"lut_ms": 1000 * lut, "loop_ms": 1000 * loop, "speedup": loop / lut}
+    lut = statistics.median(time_call(lambda: decoder.decode(mask_rgb), repeats, warmup=0))
+    loop = statistics.median(
+        time_call(lambda: per_colour_loop(mask_rgb), max(3, repeats // 3), warmup=0)
+    )
+    return {"lut_ms": lut, "loop_ms": loop, "speedup": loop / lut}
 
 
 def bench_loader(root: Path, size: tuple[int, int], cache_dir: Path, passes: int) -> dict:
@@ -76,11 +77,11 @@ def bench_loader(root: Path, size: tuple[int, int], cache_dir: Path, passes: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/data.json"))
+    add_arguments(parser, RESULTS / "data.json", threads=1, results_aliases=("--json",))
     parser.add_argument("--n", type=int, default=24, help="full-size frames for the loader test")
-    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    started = machine_snapshot(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "synth"
@@ -90,23 +91,24 @@ def main() -> None:
         loader = bench_loader(root, (256, 512), Path(tmp) / "cache", passes=2)
 
     result = {
-        "machine": {"threads": args.threads, "torch": torch.__version__},
         "mask_decoding_1080x1920": decoding,
         "loader_256x512_from_1080x1920": loader,
     }
-    print("\n| measurement | value |\n|---|---|")
-    print(f"| mask decode 1920x1080, lookup table | {decoding['lut_ms']:.1f} ms |")
-    print(f"| mask decode 1920x1080, per-colour loop (27) | {decoding['loop_ms']:.1f} ms |")
-    print(f"| **decode speedup** (target >= 20x) | **{decoding['speedup']:.1f}x** |")
-    print(f"| cache build, {args.n} frames | {loader['prepare_s']:.1f} s |")
+    table = [
+        ["mask decode 1920x1080, lookup table", f"{decoding['lut_ms']:.1f} ms"],
+        ["mask decode 1920x1080, per-colour loop (27)", f"{decoding['loop_ms']:.1f} ms"],
+        ["**decode speedup** (target >= 20x)", f"**{decoding['speedup']:.1f}x**"],
+        [f"cache build, {args.n} frames", f"{loader['prepare_s']:.1f} s"],
+    ]
     for name in ("eval", "train"):
         r = loader[name]
-        print(f"| loader 256x512 {name}, uncached | {r['uncached_img_s']:.1f} img/s |")
-        print(f"| loader 256x512 {name}, cached | {r['cached_img_s']:.1f} img/s |")
-        print(f"| **cache speedup, {name}** (target >= 5x) | **{r['speedup']:.1f}x** |")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(f"\nwritten {args.json}")
+        table += [
+            [f"loader 256x512 {name}, uncached", f"{r['uncached_img_s']:.1f} img/s"],
+            [f"loader 256x512 {name}, cached", f"{r['cached_img_s']:.1f} img/s"],
+            [f"**cache speedup, {name}** (target >= 5x)", f"**{r['speedup']:.1f}x**"],
+        ]
+    print(markdown_table(["measurement", "value"], table))
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

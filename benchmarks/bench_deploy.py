@@ -16,16 +16,16 @@ Targets (ratios of p50 latencies measured in the same run):
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import onnx
+from harness import add_arguments, machine_snapshot, markdown_table, write_result
 
 from segcompress.cli.common import size_arg
 from segcompress.data.formats import DataSpec
-from segcompress.deploy.benchmark import benchmark, format_markdown, machine_info
+from segcompress.deploy.benchmark import benchmark, format_markdown
 from segcompress.deploy.quantize import fp32_op_types, op_type_counts, runtime_graph
 
 RESULTS = Path(__file__).resolve().parent / "results" / "deploy.json"
@@ -91,14 +91,12 @@ def int8_ops(workdir: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--img-size", type=size_arg, default=(256, 256))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=50)
+    add_arguments(parser, RESULTS, threads=2, runs=50, results_aliases=("--out",))
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--calib-data", help="dataset root for INT8 calibration (default: random)")
     parser.add_argument("--calib-n", type=int, default=16)
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    before = machine_info()
+    before = machine_snapshot(args.threads)
     calib = DataSpec(root=args.calib_data) if args.calib_data else None
     with tempfile.TemporaryDirectory() as tmp:
         rows = benchmark(
@@ -114,25 +112,21 @@ def main() -> None:
             workdir=tmp,
         )
         ops = int8_ops(Path(tmp))
-    after = machine_info()["load_average"]
     ratios = target_ratios(rows)
     h, w = args.img_size
     print(
         f"{h}x{w}, batch 1, {args.threads} threads, p50/p90 of {args.runs} runs after "
-        f"{args.warmup} warm-up; {before['cpu']}, {before['cores']} cores"
+        f"{args.warmup} warm-up; {before['cpu']}, {before['cores']} cores\n"
     )
-    print(f"load average (1/5/15 min) before {before['load_average']}, after {after}\n")
     print(format_markdown(rows))
-    print("\n| student | ratio | value | target | met |\n|---|---|---:|---|---|")
-    for r in ratios:
-        print(
-            f"| {r['student']} | {r['ratio']} | {r['value']:.1f} | {r['target']} | "
-            f"{'yes' if r['met'] else 'NO'} |"
-        )
+    table = [
+        [r["student"], r["ratio"], f"{r['value']:.1f}", r["target"], "yes" if r["met"] else "NO"]
+        for r in ratios
+    ]
+    print("\n" + markdown_table(["student", "ratio", "value", "target", "met"], table))
     for name, counts in ops.items():
         print(f"\n{name} INT8 compute nodes left in FP32: {counts['fp32_compute_nodes'] or 'none'}")
         print(f"{name} INT8 runtime graph: {counts['runtime_graph']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {
         "img_size": [h, w],
         "batch": 1,
@@ -141,10 +135,8 @@ def main() -> None:
         "warmup": args.warmup,
         "calibration": args.calib_data or "smooth random images",
     }
-    machine = {**before, "load_average_after": after}
-    result = {"config": config, "machine": machine, "rows": rows, "ratios": ratios, "int8_ops": ops}
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    result = {"config": config, "rows": rows, "ratios": ratios, "int8_ops": ops}
+    write_result(args.results, result, before)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ strided convolution). PyTorch's symmetric padding shifts what every strided laye
 pixel. This measures the relative change of each of the five feature maps,
 ``||f_symmetric - f_same|| / ||f_same||``, on real driving frames (IDD-Lite training images,
 never val) with the same ImageNet weights, before any fine-tuning. Speed of the two paddings
-is measured by ``bench_int8_ab.py --models student_lite student_lite:encoder_padding=symmetric``.
+is measured by ``bench_int8_ab.py --models student_lite student_lite:encoder_padding=symmetric``
+(a command line, not an import).
 
     .venv/bin/python benchmarks/bench_encoder_padding.py [--data ../shared/datasets/idd20k_lite]
 """
@@ -13,15 +14,14 @@ is measured by ``bench_int8_ab.py --models student_lite student_lite:encoder_pad
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from harness import add_arguments, machine_snapshot, write_result
 from PIL import Image
 
 from segcompress.data.transforms import MEAN, STD
-from segcompress.deploy.benchmark import machine_info
 from segcompress.models.encoders import ENCODERS, create_encoder
 from segcompress.models.pretrained import load_imagenet_weights
 
@@ -58,8 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    add_arguments(parser, RESULTS, threads=None)
     args = parser.parse_args()
+    started = machine_snapshot(torch.get_num_threads())
     x = frames(args.data, args.frames)
     rows = {name: relative_change(name, x) for name in ENCODERS}
     print(f"relative change of each feature map, symmetric vs same padding, {len(x)} frames")
@@ -68,10 +69,7 @@ def main() -> None:
     for name, changes in rows.items():
         print(f"| {name} | " + " | ".join(f"{100 * c:.1f}%" for c in changes) + " |")
     result = {"frames": len(x), "size": list(SIZE), "relative_change": rows}
-    result["machine"] = machine_info()
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.results}")
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

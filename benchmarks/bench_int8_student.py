@@ -22,8 +22,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from harness import add_arguments, machine_snapshot, write_result
+
 from segcompress.data.formats import DataSpec
-from segcompress.deploy.benchmark import machine_info
 from segcompress.deploy.onnx_export import export_checkpoint
 from segcompress.deploy.quantize import quantize_dataset
 
@@ -97,8 +98,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench/patient"))
     parser.add_argument("--runs", nargs="+", required=True, help="run folder globs under --out")
     parser.add_argument("--upsample", nargs="+", default=["bilinear", "nearest"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    add_arguments(parser, RESULTS, threads=2)
     parser.add_argument(
         "--merge", action="store_true", help="keep the other runs already in --results"
     )
@@ -108,7 +108,7 @@ def main() -> None:
         print(f"skip {folder.name}: not finished (no eval_last.json); its last.pt is mid-training")
     if not folders:
         parser.error(f"--runs: no run folder under {args.out} matches {' '.join(args.runs)}")
-    started = machine_info()
+    started = machine_snapshot(args.threads)
     data = DataSpec(root=str(args.data), format="idd-lite")
     records = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,15 +135,8 @@ def main() -> None:
             f"{e['fp32_miou_std']:.2f} | {e['int8_miou']:.2f} ± {e['int8_miou_std']:.2f} | "
             f"{e['int8_minus_fp32']:+.2f} ({e['worst_int8_minus_fp32']:+.2f}) |"
         )
-    result = {
-        "machine": {**started, "load_average_after": machine_info()["load_average"]},
-        "threads": args.threads,
-        "table": table,
-        "runs": records,
-    }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.results}")
+    result = {"threads": args.threads, "table": table, "runs": records}
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-from segcompress.deploy.benchmark import machine_info
+from harness import add_arguments, machine_snapshot, write_result
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "kd_cost.json"
@@ -142,18 +141,17 @@ def main() -> None:
     parser.add_argument("--kd", default="dist", help="distillation terms (the recipe's)")
     parser.add_argument("--model", default="student_s", help="the student timed")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each timed run")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--results", type=Path)
+    add_arguments(parser, RESULTS, threads=1)
+    parser.set_defaults(results=None)  # the default depends on --checksum-cost
     parser.add_argument(
         "--checksum-cost", action="store_true", help="what verifying cached frames costs"
     )
     parser.add_argument("--repeats", type=int, default=2, help="--checksum-cost: A/B rounds")
     args = parser.parse_args()
-    started = machine_info()
+    started = machine_snapshot(args.threads)
     if args.checksum_cost:
         result = {"kd": args.kd, "model": args.model, "threads": args.threads}
         result.update(checksum_cost(args))
-        result["machine"] = {**started, "load_average_after": machine_info()["load_average"]}
         print(f"\n| {result['frames']} frames {result['frame_shape']} | s |")
         print("|---|---:|")
         print(f"| verify every frame once | {result['verify_all_frames_s']:.2f} |")
@@ -161,9 +159,7 @@ def main() -> None:
             print(f"| cached distillation epoch, {name} reads (median) | {value:.1f} |")
         shares = ", ".join(f"{100 * x:.2f}%" for x in result["digest_share_within_verified_epochs"])
         print(f"\ndigests within each verified epoch: {shares} of its time")
-        path = args.results or CHECKSUM_RESULTS
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {path}")
+        write_result(args.results or CHECKSUM_RESULTS, result, started)
         return
     args.results = args.results or RESULTS
     recipe_epochs = int(yaml.safe_load(CONFIG.read_text())["epochs"])
@@ -224,15 +220,12 @@ def main() -> None:
         "epochs": args.epochs,
         "recipe_epochs": recipe_epochs,
         "threads": args.threads,
-        "machine": {**started, "load_average_after": machine_info()["load_average"]},
         "runs": rows,
         "cache_build_s": build_s,
         "ratio_to_scratch": ratios,
         "ratio_at_recipe_epochs": at_recipe,
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.results}")
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

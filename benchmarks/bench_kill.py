@@ -5,15 +5,13 @@ which describes the kill points): ``--kills`` SIGKILLs at steps, checkpoint writ
 and random moments, each followed by a resume, then one Ctrl-C and a final round to the end,
 whose weights, metrics and log rows must equal those of an uninterrupted run bit for bit.
 
-    python benchmarks/bench_kill.py [--kills 10] [--seed 0] [--json benchmarks/results/kill.json]
+    python benchmarks/bench_kill.py [--kills 10] [--seed 0] [--results PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import signal
 import sys
 import tempfile
@@ -23,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the harness lives with the tests it serves
+
+from harness import RESULTS, add_arguments, machine_snapshot, write_result  # noqa: E402
 
 from tests.reliability.kill_harness import (  # noqa: E402
     compare_runs,
@@ -34,16 +34,15 @@ from tests.reliability.kill_harness import (  # noqa: E402
 
 __all__ = ["main"]
 
-DEFAULT_JSON = ROOT / "benchmarks" / "results" / "kill.json"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=10, help="kill-and-resume rounds")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    add_arguments(parser, RESULTS / "kill.json", threads=None, results_aliases=("--json",))
     args = parser.parse_args(argv)
+    started = machine_snapshot()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -82,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"  {problem}")
     result = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
         "epochs": args.epochs,
         "seed": args.seed,
         "reference_run_s": round(reference_s, 2),
@@ -95,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "final_equals_uninterrupted": equal,
         "differences": problems,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_result(args.results, result, started)
     ok = equal and sigint_status == 130 and all(r.loadable for r in records)
     return 0 if ok else 1
 

@@ -4,7 +4,7 @@ Each case runs in a fresh subprocess; the figure is the growth of the process's 
 set (VmHWM in /proc/self/status) during ``predict_image``, so imports and weights do not count.
 Frames: 1920x1080 (IDD full size) and 3840x2160 (4K); model input 256x512.
 
-Usage: python benchmarks/bench_memory.py [--model student_s] [--json benchmarks/results/memory.json]
+Usage: python benchmarks/bench_memory.py [--model student_s] [--results PATH]
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
+
+from harness import RESULTS, add_arguments, machine_snapshot, write_result
 
 CHILD = r"""
 import json, sys, time
@@ -59,8 +60,9 @@ def run(model: str, h: int, w: int, mode: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="student_s")
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/memory.json"))
+    add_arguments(parser, RESULTS / "memory.json", threads=None, results_aliases=("--json",))
     args = parser.parse_args()
+    started = machine_snapshot(threads=2)  # the child's torch threads
     rows = []
     for h, w in ((1080, 1920), (2160, 3840)):
         strip, full = run(args.model, h, w, "strip"), run(args.model, h, w, "full")
@@ -70,9 +72,7 @@ def main() -> None:
     for r in rows:
         s, f = r["strip"]["peak_growth_mb"], r["full"]["peak_growth_mb"]
         print(f"| {r['frame']} | {s:.0f} MB | {f:.0f} MB | {f / max(s, 1e-6):.1f}x |")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": args.model, "rows": rows}, indent=2))
-    print(f"\nwritten {args.json}")
+    write_result(args.results, {"model": args.model, "rows": rows}, started)
 
 
 if __name__ == "__main__":

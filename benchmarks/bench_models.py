@@ -12,10 +12,8 @@ Models are fused (BN and asymmetric branches folded) before timing and export, a
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import torch
+from harness import add_arguments, machine_snapshot, time_call, write_result
 from onnxruntime.quantization import (
     CalibrationDataReader,
     QuantFormat,
@@ -95,17 +94,9 @@ def ort_session(path: Path, threads: int) -> ort.InferenceSession:
 def ort_latency(
     session: ort.InferenceSession, x: np.ndarray, runs: int, warmup: int
 ) -> tuple[float, np.ndarray]:
-    """Median milliseconds of ``runs`` calls and the last output."""
-    out = None
-    for _ in range(warmup):
-        out = session.run(None, {INPUT_NAME: x})[0]
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = session.run(None, {INPUT_NAME: x})[0]
-        times.append((time.perf_counter() - start) * 1000.0)
-    assert out is not None
-    return statistics.median(times), out
+    """Median milliseconds of ``runs`` calls and the output."""
+    times = time_call(lambda: session.run(None, {INPUT_NAME: x}), runs, warmup)
+    return statistics.median(times), session.run(None, {INPUT_NAME: x})[0]
 
 
 def bench_model(
@@ -176,14 +167,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--img-size", type=size_arg, default=(256, 256))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=20)
+    add_arguments(parser, RESULTS, threads=2, runs=20, results_aliases=("--out",))
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--calib", type=int, default=8, help="synthetic calibration images")
     parser.add_argument("--models", default=None, help="comma-separated names (default: all)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    started = machine_snapshot(args.threads)
     torch.manual_seed(0)  # same random weights every run: INT8 agreement is comparable
     names = args.models.split(",") if args.models else list_models()
     # Teacher first, then students, then baselines: the table reads as ratios to the first row.
@@ -207,10 +197,8 @@ def main() -> None:
     print(f"Latency at {h}x{w}, batch 1, {args.threads} threads (median of {args.runs} runs)")
     print("FLOPs = 2 x MAC, conv/matmul only; models fused (BN and branches folded).\n")
     print(markdown(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"img_size": [h, w], "threads": args.threads, "runs": args.runs, "batch": 1}
-    args.out.write_text(json.dumps({"config": meta, "models": rows}, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_result(args.results, {"config": meta, "models": rows}, started)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
 """Throughput of the synthetic IDD generator on one thread: render only, and render + write.
 
-Usage: ``python benchmarks/bench_synth.py [--n 100] [--size 256x512] [--repeats 3] [--json PATH]``.
-Prints a table and writes JSON (default ``benchmarks/results/synth.json``).
+Prints a table and writes JSON (default ``benchmarks/results/synth.json``)::
+
+    python benchmarks/bench_synth.py [--n 100] [--size 256x512] [--repeats 3] [--results PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from harness import RESULTS, add_arguments, machine_snapshot, write_result
 
 # One thread everywhere, set before numpy / torch load their thread pools.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -20,11 +21,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 __all__ = ["main"]
 
-DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "synth.json"
-
 
 def main(argv: list[str] | None = None) -> int:
-    import numpy as np
     import torch
 
     from segcompress.cli.common import size_arg
@@ -35,9 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=size_arg, default=(256, 512), help="HxW")
     parser.add_argument("--repeats", type=int, default=3, help="report the best of N runs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    add_arguments(parser, RESULTS / "synth.json", threads=None, results_aliases=("--json",))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    started = machine_snapshot(threads=1)
 
     render_scene(image_rng(args.seed, "train", 0), args.size)  # warm-up (imports, allocators)
     render_s = write_s = float("inf")
@@ -72,14 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         "render_images_per_s": round(rows[0][1], 2),
         "render_write_images_per_s": round(rows[1][1], 2),
         "bytes_per_image": round(written / args.n),
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_result(args.results, result, started)
     return 0
 
 

@@ -16,17 +16,16 @@ Writes ``benchmarks/results/teacher_targets.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from harness import add_arguments, machine_snapshot, write_result
 
 from segcompress.config import AugmentConfig
 from segcompress.data.dataset import load_split
-from segcompress.deploy.benchmark import machine_info
 from segcompress.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from segcompress.engine.teacher_targets import (
     CachedTeacherDataset,
@@ -56,11 +55,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64, help="training images compared")
     parser.add_argument("--draws", type=int, default=4, help="augmented draws per image")
     parser.add_argument("--strides", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    add_arguments(parser, RESULTS, threads=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    started = machine_info()
+    started = machine_snapshot(args.threads)
     state = load_checkpoint(args.teacher)
     teacher = model_from_checkpoint(state, str(args.teacher)).eval()
     size = tuple(state["input_size"])
@@ -135,13 +133,10 @@ def main() -> None:
         "draws": args.draws,
         "augment": "scale 0.5-2, crop, flip 0.5; colour jitter as in each row",
         "threads": args.threads,
-        "machine": started,
         "fidelity": rows,
         "cache_sizes": sizes,
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.results}")
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,16 @@ teacher's input size. Writes ``benchmarks/results/teacher_tta.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from harness import add_arguments, machine_snapshot, write_result
 from torch.utils.data import DataLoader, Dataset
 
 from segcompress.cli.common import parse_size
 from segcompress.data.dataset import load_split
-from segcompress.deploy.benchmark import machine_info
 from segcompress.engine.checkpoint import checkpoint_classes, load_checkpoint, model_from_checkpoint
 from segcompress.engine.evaluate import autocast, evaluate
 from segcompress.engine.teacher_targets import TargetOptions, teacher_logits
@@ -119,11 +118,10 @@ def main() -> None:
     parser.add_argument("--size", type=parse_size, help="labels' size, HxW (the student's)")
     parser.add_argument("--teacher-size", type=parse_size, help="frames' size, HxW")
     parser.add_argument("--amp", choices=("none", "bf16"), default="none")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    add_arguments(parser, RESULTS, threads=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    started = machine_info()
+    started = machine_snapshot(args.threads)
     amp = torch.bfloat16 if args.amp == "bf16" else None
     teacher, state = load_teacher(args.teacher)
     num_classes, ignore = state["num_classes"], checkpoint_classes(state).ignore_index
@@ -175,13 +173,10 @@ def main() -> None:
         "size": list(size),
         "teacher_size": list(teacher_size),
         "threads": args.threads,
-        "machine": {**started, "load_average_after": machine_info()["load_average"]},
         "chosen": chosen["views"],
         "rows": rows,
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.results}")
+    write_result(args.results, result, started)
 
 
 if __name__ == "__main__":

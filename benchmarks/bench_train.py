@@ -16,13 +16,12 @@ table and writes ``benchmarks/results/train.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 from pathlib import Path
 
 import torch
+from harness import add_arguments, machine_snapshot, write_result
 
 from segcompress.config import TrainConfig
 from segcompress.data import MEAN, STD, load_split, prepare_split
@@ -103,6 +102,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="steps per epoch")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0)
+    add_arguments(parser, RESULTS, threads=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--variants", nargs="+", default=["fp32"], choices=list(VARIANTS))
     parser.add_argument(
@@ -115,6 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    started = machine_snapshot(torch.get_num_threads())
     devices = [torch.device(d) for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,15 +140,11 @@ def main() -> None:
                             f"x{r['speedup_vs_first']:.2f} data {100 * r['data_share']:>5.1f}%",
                             flush=True,
                         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "torch": str(torch.__version__),
         "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
-    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_result(args.results, {"meta": meta, "rows": rows}, started)
 
 
 if __name__ == "__main__":
