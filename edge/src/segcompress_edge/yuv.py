@@ -157,10 +157,11 @@ class YuvPainter:
             return [np.take(luts[0], ids)] + [np.take(luts[i], chroma) for i in (1, 2)]
         if low is None:
             raise ValueError("colours() needs low or ids")
-        size = (frame.height, frame.width)
-        luma = NearestUpsampler.upsample(np.take(luts[0], low), size)
-        chroma_ids = NearestUpsampler.upsample(low, chroma_size(*size))
-        return [luma] + [np.take(luts[i], chroma_ids) for i in (1, 2)]
+        sizes = [(frame.height, frame.width)] + [chroma_size(frame.height, frame.width)] * 2
+        return [
+            NearestUpsampler.upsample(np.take(lut, low), n)
+            for lut, n in zip(luts, sizes, strict=True)
+        ]
 
     def _row(self, class_id: int, height: int, matrix: str, full: bool) -> list[np.ndarray]:
         """A legend row as Y, U, V arrays (chroma: the mean of each 2x2 block, the last
