@@ -1,8 +1,9 @@
 """Benchmark: CPU latency of every registered model through torch eager and ONNX Runtime.
 
-FP32 for all models (torch eager and ORT), INT8 (ORT static QDQ, per-channel weights, calibrated
-on synthetic inputs) for the students, at batch 1 with a fixed thread count. Prints a Markdown
-table with speed-ups relative to the teacher and writes JSON to ``benchmarks/results/models.json``.
+FP32 for all models (torch eager and ORT), INT8 (``segcompress.deploy.quantize_onnx``, the
+library's quantizer, calibrated on smooth random inputs) for the students, at batch 1 with a
+fixed thread count. Prints a Markdown table with speed-ups relative to the teacher and writes
+JSON to ``benchmarks/results/models.json``.
 
     .venv/bin/python benchmarks/bench_models.py [--img-size 256] [--threads 2] [--runs 20]
 
@@ -14,23 +15,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from harness import add_arguments, machine_snapshot, time_call, write_result
-from onnxruntime.quantization import (
-    CalibrationDataReader,
-    QuantFormat,
-    QuantType,
-    quant_pre_process,
-    quantize_static,
-)
 
 from segcompress.cli.common import size_arg
+from segcompress.data.classes import IDD_LEVEL3
+from segcompress.deploy.metadata import ModelInfo
+from segcompress.deploy.quantize import quantize_onnx
+from segcompress.deploy.runtime import onnx_session
+from segcompress.deploy.samples import smooth_images
 from segcompress.models import create_model, fuse, list_models
 from segcompress.models.export import INPUT_NAME, export_onnx
 from segcompress.models.profile import count_flops, count_params, measure_latency
@@ -40,60 +37,7 @@ TEACHER = "teacher"
 STUDENT_PREFIX = "student"
 
 
-class SyntheticReader(CalibrationDataReader):
-    """Calibration batches of smooth random images, normalised like real inputs (about N(0, 1)).
-
-    Smoothness (a random low-resolution field upsampled) gives activations spatial structure
-    closer to real photos than white noise does.
-    """
-
-    def __init__(self, img_size: tuple[int, int], samples: int, seed: int = 0) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        coarse = torch.randn(samples, 3, img_size[0] // 8, img_size[1] // 8, generator=generator)
-        fine = torch.randn(samples, 3, *img_size, generator=generator) * 0.3
-        images = torch.nn.functional.interpolate(coarse, size=img_size, mode="bilinear") + fine
-        self._batches: Iterator[np.ndarray] = iter(images.unsqueeze(1).numpy())
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self._batches, None)
-        return None if batch is None else {INPUT_NAME: batch}
-
-
-def quantize_int8(
-    fp32_path: Path, int8_path: Path, img_size: tuple[int, int], samples: int
-) -> None:
-    """Static QDQ, per-channel int8 weights, uint8 activations, MinMax calibration.
-
-    uint8 activations (U8S8) matter on x86: ORT's QDQ fusion there leaves a Conv whose input is a
-    *signed* 8-bit activation in FP32 (between DequantizeLinear and QuantizeLinear), so an S8S8
-    model measured here ran barely faster than FP32; U8S8 runs every Conv as QLinearConv.
-    """
-    prepared = int8_path.with_suffix(".prep.onnx")
-    # Symbolic shape inference cannot follow the dynamic padding arithmetic; ONNX shape
-    # inference and graph optimisation are enough for the quantizer.
-    quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
-    quantize_static(
-        prepared,
-        int8_path,
-        SyntheticReader(img_size, samples),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
-
-
-def ort_session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def ort_latency(
-    session: ort.InferenceSession, x: np.ndarray, runs: int, warmup: int
-) -> tuple[float, np.ndarray]:
+def ort_latency(session: Any, x: np.ndarray, runs: int, warmup: int) -> tuple[float, np.ndarray]:
     """Median milliseconds of ``runs`` calls and the output."""
     times = time_call(lambda: session.run(None, {INPUT_NAME: x}), runs, warmup)
     return statistics.median(times), session.run(None, {INPUT_NAME: x})[0]
@@ -123,15 +67,16 @@ def bench_model(
     }
     fp32_path = export_onnx(model, workdir / f"{name}.onnx")
     row["ort_fp32_ms"], fp32_out = ort_latency(
-        ort_session(fp32_path, threads), x.numpy(), runs, warmup
+        onnx_session(fp32_path, threads=threads), x.numpy(), runs, warmup
     )
     row["ort_int8_ms"] = None
     row["int8_pixel_agreement"] = None
     if int8:
         int8_path = workdir / f"{name}.int8.onnx"
-        quantize_int8(fp32_path, int8_path, img_size, calib)
+        info = ModelInfo.of_model(model, img_size, IDD_LEVEL3)
+        quantize_onnx(fp32_path, int8_path, smooth_images(calib, img_size, 0), info=info)
         row["ort_int8_ms"], int8_out = ort_latency(
-            ort_session(int8_path, threads), x.numpy(), runs, warmup
+            onnx_session(int8_path, threads=threads), x.numpy(), runs, warmup
         )
         agreement = (int8_out.argmax(1) == fp32_out.argmax(1)).mean()
         row["int8_pixel_agreement"] = round(float(agreement), 4)
