@@ -24,8 +24,8 @@ at batch 1 and 8 (the deployment harness, ``segcompress.deploy.benchmark``). The
   per-tensor or per-channel weights, unsigned or signed activations, and the stem in FP32 (the
   default) or INT8, in both runtimes.
 
-Prints the tables with the issue's targets and writes ``benchmarks/results/edge.json``. Run it
-alone on the machine: every number here is a time.
+Prints the tables with the edge targets (:data:`SPEED_TARGETS`) and writes
+``benchmarks/results/edge.json``. Run it alone on the machine: every number here is a time.
 
     .venv/bin/python benchmarks/bench_edge.py [--threads 2] [--sizes 96x128 256x256]
 """
@@ -52,8 +52,8 @@ from segcompress.deploy.samples import smooth_images
 
 RESULTS = Path(__file__).resolve().parent / "results" / "edge.json"
 STUDENTS = ("student_s", "student_xs", "student_q")
-# (ratio to ORT FP32, ratio to the best FP32) each student's best INT8 backend must reach; the
-# issue's student_s targets apply to student_q, which is to replace it where it wins.
+# (ratio to ORT FP32, ratio to the best FP32) each student's best INT8 backend must reach;
+# student_s's targets apply to student_q, which is to replace it where it wins.
 SPEED_TARGETS = {"student_s": (3.0, 1.5), "student_xs": (2.0, None), "student_q": (3.0, 1.5)}
 QUANTIZERS = ("onnxruntime", "nncf")
 RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
