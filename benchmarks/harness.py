@@ -18,7 +18,6 @@ import os
 import platform
 import statistics
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,15 +128,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def time_call(fn: Callable[[], Any], runs: int, warmup: int = 3) -> list[float]:
-    """Milliseconds of each of ``runs`` calls of ``fn()``, after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return times
+    """Milliseconds of each of ``runs`` calls of ``fn()``, after ``warmup`` untimed ones (the
+    deployment harness's loop, so that both time alike)."""
+    from segcompress.models.profile import time_calls
+
+    return time_calls(lambda _: fn(), None, runs, warmup)
 
 
 def interleave(
