@@ -4,9 +4,14 @@ another (shared code lives in helper modules that are not scripts)."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
+import shlex
+import sys
 from pathlib import Path
+
+import pytest
 
 from tests.benchmark_scripts import BENCHMARKS, load_benchmark
 
@@ -73,3 +78,52 @@ def test_no_benchmark_script_imports_another() -> None:
     for name in helpers:  # helpers are modules, not scripts
         assert "__main__" not in (BENCHMARKS / f"{name}.py").read_text(), name
     assert Path(BENCHMARKS / "suites").is_dir()
+
+
+class _Parsed(Exception):
+    """Raised once a script's parser has accepted its command line."""
+
+
+def _commands(target: str) -> list[list[str]]:
+    """The benchmark command lines of a Makefile target, its variables filled in (a ``for``
+    over a variable becomes one line per value)."""
+    text = (ROOT / "Makefile").read_text()
+    values = dict(re.findall(r"^(\w+) [:?]?= (.*)$", text, re.M))
+    values["RUN"] = "python benchmarks"
+    recipe = _target(target)[1].replace("\\\n", " ")
+    lines = []
+    for line in recipe.splitlines():
+        loop = re.search(r"for (\w+) in \$\((\w+)\); do (.*?)\|\|", line)
+        expanded = [line]
+        if loop:
+            name, var, body = loop.groups()
+            expanded = [body.replace(f"$${name}", v) for v in values[var].split()]
+        for one in expanded:
+            one = re.sub(r"\$\((\w+)\)", lambda m: values.get(m.group(1), "x"), one)
+            lines += [c.strip() for c in re.split(r"&&|;|then|else", one) if "benchmarks/" in c]
+    return [shlex.split(line)[1:] for line in lines]
+
+
+def _parse_only(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the script's ``main`` until its parser has read ``argv``: a wrong flag exits 2."""
+    original = argparse.ArgumentParser.parse_args
+
+    def parse(self, args=None, namespace=None):
+        original(self, args, namespace)
+        raise _Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse)
+    monkeypatch.setattr(sys, "argv", argv)
+    module = load_benchmark(Path(argv[0]).stem)
+    with pytest.raises(_Parsed):
+        module.main()
+
+
+@pytest.mark.parametrize("target", ["bench", "bench-accuracy"])
+def test_every_make_command_line_is_accepted_by_its_script(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = _commands(target)
+    assert len(commands) >= 6
+    for argv in commands:
+        _parse_only(argv, monkeypatch)
