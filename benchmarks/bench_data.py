@@ -21,6 +21,7 @@ import torch
 from harness import (
     RESULTS,
     add_arguments,
+    interleave,
     machine_snapshot,
     markdown_table,
     time_call,
@@ -52,26 +53,28 @@ def bench_decoding(mask_rgb: np.ndarray, repeats: int) -> dict:
 
 
 def bench_loader(root: Path, size: tuple[int, int], cache_dir: Path, passes: int) -> dict:
-    def rate(train: bool, use_cache: bool) -> float:
-        ds = load_split(
-            root, "train", img_size=size, train=train, use_cache=use_cache, cache_dir=cache_dir
-        )
-        assert (ds.cache is not None) == use_cache
-        ds[0]
-        start = time.perf_counter()
-        for _ in range(passes):
-            for i in range(len(ds)):
-                ds[i]
-        return passes * len(ds) / (time.perf_counter() - start)
-
-    t0 = time.perf_counter()
+    """Images/s of one pass over the split without and with the prepared cache, timed in
+    ``passes`` interleaved rounds (speed-up: the median of the rounds' ratios)."""
+    start = time.perf_counter()
     prepare_split(root, "train", img_size=size, cache_dir=cache_dir)
-    prepare_s = time.perf_counter() - t0
-    out = {"prepare_s": prepare_s}
+    out: dict = {"prepare_s": time.perf_counter() - start}
     for train in (False, True):
-        name = "train" if train else "eval"
-        plain, cached = rate(train, False), rate(train, True)
-        out[name] = {"uncached_img_s": plain, "cached_img_s": cached, "speedup": cached / plain}
+        passes_over = {}
+        for use_cache in (False, True):
+            ds = load_split(
+                root, "train", img_size=size, train=train, use_cache=use_cache, cache_dir=cache_dir
+            )
+            assert (ds.cache is not None) == use_cache
+            passes_over["cached" if use_cache else "uncached"] = lambda ds=ds: [
+                ds[i] for i in range(len(ds))
+            ]
+        rounds = interleave(passes_over, rounds=passes, runs=1, warmup=1)
+        n = len(ds)
+        out["train" if train else "eval"] = {
+            "uncached_img_s": 1000 * n / rounds.median("uncached"),
+            "cached_img_s": 1000 * n / rounds.median("cached"),
+            "speedup": rounds.speedup("uncached", "cached")["median"],
+        }
     return out
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
-from harness import RESULTS, add_arguments, machine_snapshot, write_result
+from harness import RESULTS, add_arguments, interleave, machine_snapshot, write_result
 
 # One thread everywhere, set before numpy / torch load their thread pools.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -39,18 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     started = machine_snapshot(threads=1)
 
     render_scene(image_rng(args.seed, "train", 0), args.size)  # warm-up (imports, allocators)
-    render_s = write_s = float("inf")
-    written = 0
-    for _ in range(args.repeats):  # best of N: the machine is shared, the minimum is the signal
-        start = time.perf_counter()
-        for i in range(args.n):
-            render_scene(image_rng(args.seed, "train", i), args.size)
-        render_s = min(render_s, time.perf_counter() - start)
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            synthesize(Path(tmp) / "ds", n_train=args.n, n_val=0, size=args.size, seed=args.seed)
-            write_s = min(write_s, time.perf_counter() - start)
-            written = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = (Path(tmp) / str(i) for i in range(args.repeats))
+
+        def render() -> None:
+            for i in range(args.n):
+                render_scene(image_rng(args.seed, "train", i), args.size)
+
+        def write() -> None:
+            synthesize(next(folders), n_train=args.n, n_val=0, size=args.size, seed=args.seed)
+
+        rounds = interleave({"render": render, "write": write}, args.repeats, runs=1, warmup=0)
+        written = sum(p.stat().st_size for p in (Path(tmp) / "0").rglob("*") if p.is_file())
+    # best of N: the machine is shared, the minimum is the signal
+    render_s, write_s = rounds.best("render") / 1000, rounds.best("write") / 1000
 
     rows = [
         ("render only", args.n / render_s, 1000 * render_s / args.n),

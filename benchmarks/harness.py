@@ -104,6 +104,11 @@ class Rounds:
         """The 90th percentile of every call of ``name`` over all rounds."""
         return percentile([t for r in self.times for t in r[name]], 90)
 
+    def best(self, name: str) -> float:
+        """The fastest call of ``name`` over all rounds: on a shared machine, the least
+        disturbed one."""
+        return min(t for r in self.times for t in r[name])
+
     def ratios(self, base: str, name: str) -> list[float]:
         """``base``'s median over ``name``'s, round by round (> 1: ``name`` is faster)."""
         return [statistics.median(r[base]) / statistics.median(r[name]) for r in self.times]

@@ -41,6 +41,7 @@ def test_statistics_over_rounds(harness: ModuleType) -> None:
         ]
     )
     assert rounds.p50s("fp32") == [11.0, 20.0, 9.0]
+    assert rounds.best("fp32") == 9.0 and rounds.best("int8") == 3.0
     assert rounds.median("fp32") == 11.0
     assert rounds.ratios("fp32", "int8") == pytest.approx([2.2, 2.5, 3.0])
     assert rounds.speedup("fp32", "int8") == {"median": pytest.approx(2.5), "range": [2.2, 3.0]}
