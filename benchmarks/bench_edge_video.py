@@ -3,7 +3,7 @@
 An INT8 student (``student_s`` at 256x256 by default, or ``--onnx FILE``) runs with 2 inference
 threads on a synthetic 1080p H.264 clip through ``python -m segcompress_edge run`` in a fresh
 process, as on the vehicle. The same script times the model alone on one preprocessed frame
-before and after the runs (``model_only``; the ratio is to their mean): the targets are
+just before and just after that run (``model_only``; the ratio is to their mean): the targets are
 end-to-end >= 70% of that, and the first mask within 1 s of the launch (Python start, imports
 and model load included). Further runs show ``--resize exact`` (the image path's Pillow resize
 of the RGB frame), ``--scale 0.5`` (masks and overlay at 960x540) and ``--threads 1``.
@@ -11,8 +11,9 @@ of the RGB frame), ``--scale 0.5`` (masks and overlay at 960x540) and ``--thread
 ``mask_agreement`` compares, on every 10th frame of the clip, the mask from the default
 (swscale) resize with the one from the exact resize, both upsampled as for images.
 
-Other busy processes on the machine are recorded (``background``): with them the numbers are
-indicative only, though ratios within one run still compare like with like.
+Before timing it waits (``--wait-quiet``, up to 2 minutes) until no other process is busy,
+and records those busy just before and after (``background``, CPU over one second): with them
+the numbers are indicative only.
 
     python benchmarks/bench_edge_video.py                      # ~1 minute on 2 cores
     python benchmarks/bench_edge_video.py --onnx runs/demo/student.int8.onnx --frames 300
@@ -53,21 +54,44 @@ def cpu_model() -> dict:
     return {"model": fields.get("Model name", "unknown").strip(), "isa": isa}
 
 
-def background() -> dict:
-    """Processes other than this one (and its children) using the CPU now, and the load."""
-    out = subprocess.run(
-        ["ps", "-eo", "pid,ppid,pcpu,args", "--sort=-pcpu", "--no-headers"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
+def _cpu_ticks() -> dict[int, tuple[int, str]]:
+    """CPU ticks (user + system) and command line of every process, from /proc."""
+    ticks = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ticks[int(entry.name)] = (int(stat[11]) + int(stat[12]), args.strip())
+    return ticks
+
+
+def background(window_s: float = 1.0) -> dict:
+    """Processes other than this one (and its children) that used the CPU in the last
+    ``window_s`` (paused ones use none), and the load average."""
+    hz = os.sysconf("SC_CLK_TCK")
+    first = _cpu_ticks()
+    time.sleep(window_s)
     busy = []
-    for line in out.splitlines():
-        pid, ppid, pcpu, args = line.split(None, 3)
-        ours = os.getpid() in (int(pid), int(ppid)) or args.startswith("ps ")
-        if float(pcpu) >= BUSY_PERCENT and not ours:
-            busy.append({"pid": int(pid), "cpu_percent": float(pcpu), "command": args[:160]})
+    for pid, (ticks, args) in _cpu_ticks().items():
+        if pid == os.getpid() or pid not in first:
+            continue
+        percent = 100 * (ticks - first[pid][0]) / hz / window_s
+        if percent >= BUSY_PERCENT:
+            busy.append({"pid": pid, "cpu_percent": round(percent, 1), "command": args[:160]})
     return {"loadavg_1min": os.getloadavg()[0], "busy_processes": busy}
+
+
+def wait_for_quiet(limit_s: float) -> float:
+    """Wait (up to ``limit_s``) until no other process is busy for 3 s running; seconds waited."""
+    start = time.time()
+    calm = 0
+    while calm < 3 and time.time() - start < limit_s:
+        calm = 0 if background()["busy_processes"] else calm + 1
+    return round(time.time() - start, 1)
 
 
 def model_only(onnx: Path, clip: Path, threads: int, runtime: str) -> dict:
@@ -160,16 +184,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runtime", default="onnxruntime")
     parser.add_argument("--json", type=Path, default=RESULTS)
-    parser.add_argument("--scale", type=float, default=0.5, help="the second run's --scale")
+    parser.add_argument("--scale", type=float, default=0.5, help="the half-size run's --scale")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=120.0,
+        help="seconds to wait, at most, for other processes to go idle before timing (0: none)",
+    )
     args = parser.parse_args()
-    before = background()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         onnx = args.onnx or make_student(work, args.model, (256, 256))[1]
         clip = write_clip(work / "clip1080.mp4", args.frames, (1080, 1920))
         agreement = mask_agreement(onnx, clip, args.runtime)
+        waited = wait_for_quiet(args.wait_quiet) if args.wait_quiet else 0.0
+        before = background()
+        # The model alone just before and just after the default run: the ratio's two ends.
         first = model_only(onnx, clip, args.threads, args.runtime)
         run = end_to_end(onnx, clip, work / "out", args.threads, args.runtime)
+        second = model_only(onnx, clip, args.threads, args.runtime)
         exact = end_to_end(
             onnx, clip, work / "exact", args.threads, args.runtime, "--resize", "exact"
         )
@@ -177,7 +210,6 @@ def main() -> None:
             onnx, clip, work / "half", args.threads, args.runtime, "--scale", str(args.scale)
         )
         one = end_to_end(onnx, clip, work / "one", 1, args.runtime)
-        second = model_only(onnx, clip, args.threads, args.runtime)
     after = background()
     alone = {
         "fps": round((first["fps"] + second["fps"]) / 2, 2),
@@ -219,7 +251,7 @@ def main() -> None:
         "first_mask_met": run["first_mask_from_launch_s"] < TARGET_FIRST_MASK_S,
         "quiet_machine": quiet,
         "note": "" if quiet else "other processes were busy: numbers are indicative only",
-        "background": {"before": before, "after": after},
+        "background": {"waited_for_quiet_s": waited, "before": before, "after": after},
         "command": run["command"],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

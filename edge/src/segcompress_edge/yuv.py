@@ -92,7 +92,7 @@ def nearest_index(out_len: int, in_len: int) -> np.ndarray:
 def _indices(low: tuple[int, int], out: tuple[int, int]) -> tuple[np.ndarray, ...]:
     rows, cols = nearest_index(out[0], low[0]), nearest_index(out[1], low[1])
     area = np.outer(np.bincount(rows, minlength=low[0]), np.bincount(cols, minlength=low[1]))
-    return rows, cols, area.ravel()
+    return rows, cols, area.ravel().astype(np.float64)  # bincount's weights are float64
 
 
 class NearestUpsampler:
