@@ -186,10 +186,10 @@ def main() -> None:
     table = summarise(row_set.teachers + row_set.rows, records)
     print(markdown(table, tuple(args.eval_splits)))
     print(curve_gains_markdown(table))
-    figure = args.figure or row_set.options.get("figure")
+    named = row_set.options.get("figure")  # relative to the repository
+    figure = args.figure or (HERE.parent / named if named else None)
     if figure:
-        model = row_set.options.get("figure_model", "student_s")
-        plot(table, HERE.parent / figure, model)
+        plot(table, figure, row_set.options.get("figure_model", "student_s"))
     result = {
         "suite": row_set.name,
         "recipe": suite.recipe,
