@@ -176,3 +176,17 @@ def test_odd_sized_video(int8_onnx: Path, tmp_path: Path) -> None:
     with av.open(str(tmp_path / "o" / "odd.overlay.mp4")) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == 3 and (frames[0].height, frames[0].width) == (70, 94)
+
+
+def test_overlay_reuses_its_frame(int8_onnx: Path, video: Path) -> None:
+    """One output frame per size, written again each call (the encoder has copied it)."""
+    painter = YuvPainter(load_model(int8_onnx, threads=1).info.classes)
+    frames = _decoded(video, 2)
+    none = np.zeros(26)
+    first = painter.overlay(frames[0], painter.colours(frames[0], ids=_block_ids(72, 96, 8)), none)
+    y0 = plane(first, 0).copy()
+    again = painter.overlay(frames[1], painter.colours(frames[1], ids=_block_ids(72, 96, 4)), none)
+    assert again is first and not np.array_equal(plane(again, 0), y0)
+    small = as_yuv420p(frames[0], (48, 36))
+    other = painter.overlay(small, painter.colours(small, ids=_block_ids(36, 48, 8)), none)
+    assert other is not first and (other.width, other.height) == (48, 36)

@@ -134,6 +134,7 @@ class YuvPainter:
         self._room = 255 - int(base[-1])  # the most the colour's term may add
         self._luts: dict[tuple[str, bool], list[np.ndarray]] = {}
         self._rows: dict[tuple[int, int, str, bool], list[np.ndarray]] = {}
+        self._spare: Any = None
 
     def luts(self, matrix: str, full_range: bool) -> list[np.ndarray]:
         """Per plane, alpha times the palette colour of each class id (256 entries, uint8)."""
@@ -179,9 +180,10 @@ class YuvPainter:
         return self._rows[key]
 
     def overlay(self, frame: Any, colours: list[np.ndarray], shares: np.ndarray) -> Any:
-        """A new yuv420p frame: ``frame`` (yuv420p) blended with :meth:`colours`, and the
-        legend of the classes with the largest ``shares``."""
-        out = av.VideoFrame(frame.width, frame.height, "yuv420p")
+        """A yuv420p frame (the same object each call: encode it before the next) with
+        ``frame`` (yuv420p) blended with :meth:`colours`, and the legend of the classes with
+        the largest ``shares``."""
+        out = self._frame(frame.width, frame.height)
         matrix, full = matrix_name(frame)
         for i, colour in enumerate(colours):
             src, dst = plane(frame, i), plane(out, i)
@@ -193,6 +195,16 @@ class YuvPainter:
         self._legend(out, shares, matrix, full)
         out.colorspace, out.color_range = frame.colorspace, frame.color_range
         return out
+
+    def _frame(self, width: int, height: int) -> Any:
+        """The previous call's frame, for the next overlay: a fresh 1080p buffer would cost
+        its pages' first-touch faults every frame. Its previous contents are encoded by then;
+        should an encoder still hold a reference, ``make_writable`` gives it a copy."""
+        spare = self._spare
+        if spare is None or (spare.width, spare.height) != (width, height):
+            spare = self._spare = av.VideoFrame(width, height, "yuv420p")
+        spare.make_writable()
+        return spare
 
     def _legend(self, out: Any, shares: np.ndarray, matrix: str, full: bool) -> None:
         planes = [plane(out, i) for i in range(3)]
