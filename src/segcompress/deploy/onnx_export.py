@@ -3,9 +3,10 @@
 Steps: rebuild the model from its checkpoint, fuse it (BN and asymmetric branches folded),
 export with ``torch.onnx.export(dynamo=True)``, store the deployment metadata (class table,
 input size, normalisation, architecture) in ``metadata_props``, run the ONNX checker, then run
-the file in ONNX Runtime against the *unfused* PyTorch model on random inputs (and on real images
-when data is given). The export fails, leaving no file behind, when the largest absolute logit
-difference exceeds ``atol`` or the per-pixel argmax agreement falls below ``min_agreement``.
+the file in every installed registered runtime (ONNX Runtime, and OpenVINO when it is installed)
+against the *unfused* PyTorch model on random inputs (and on real images when data is given).
+The export fails, leaving no file behind, when the largest absolute logit difference exceeds
+``atol`` or the per-pixel argmax agreement falls below ``min_agreement``.
 
 Shapes: by default height and width are fixed to the checkpoint's input size (``img_size``
 overrides it) and only the batch is dynamic; ``dynamic=True`` keeps batch, height and width
@@ -28,11 +29,12 @@ from torch import Tensor, nn
 from segcompress.data.formats import DataSpec
 from segcompress.deploy.metadata import ModelInfo, info_from_checkpoint, write_info
 from segcompress.deploy.options import DEFAULT_ATOL, DEFAULT_MIN_AGREEMENT
-from segcompress.deploy.runtime import load_onnx, onnx_session
+from segcompress.deploy.registry import available_runtimes
+from segcompress.deploy.runtime import load_onnx, load_predictor
 from segcompress.deploy.samples import batches, dataset_for, dataset_images, random_images
 from segcompress.errors import DataError, SegcompressError, UsageError
 from segcompress.fileio import atomic_write_bytes
-from segcompress.models.export import INPUT_NAME, OUTPUT_NAME, export_onnx
+from segcompress.models.export import export_onnx
 from segcompress.models.fuse import fuse
 
 __all__ = [
@@ -159,22 +161,18 @@ Runner = Callable[[np.ndarray], np.ndarray]
 
 
 def runtime_runner(path: str | Path, runtime: str = "onnxruntime") -> Runner:
-    """``batch -> logits`` (numpy) of ``path`` in ``runtime`` on the CPU, for verification."""
-    if runtime == "openvino":
-        from segcompress.deploy.openvino_runtime import openvino_compile
-
-        graph = openvino_compile(path)
-        request = graph.create_infer_request()
-        return lambda x: graph.run(request, x)
-    session = onnx_session(path, device="cpu")
-    return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    """``batch -> logits`` (numpy) of ``path`` in ``runtime`` on the CPU, for verification: the
+    registered runtime's own predictor (:func:`~segcompress.deploy.runtime.load_predictor`), so
+    an export is checked as evaluate, predict and benchmark will run it. An unknown runtime, or
+    one whose package is missing, is the lookup's one-line UsageError."""
+    predictor = load_predictor(path, device="cpu", runtime=runtime)
+    return lambda x: predictor(torch.from_numpy(x)).numpy()
 
 
 def verification_runtimes() -> list[str]:
-    """ONNX Runtime, and OpenVINO when it is installed: an export is checked in each."""
-    from segcompress.deploy.openvino_runtime import openvino_available
-
-    return ["onnxruntime", "openvino"] if openvino_available() else ["onnxruntime"]
+    """Every registered runtime that is installed (ONNX Runtime, and OpenVINO when it is): an
+    export is checked in each."""
+    return list(available_runtimes())
 
 
 def verify_onnx(

@@ -17,7 +17,15 @@ from typing import Any, Generic, TypeVar
 from segcompress.deploy.options import ALL_BACKENDS, QUANTIZE_ENGINES, RUNTIMES
 from segcompress.errors import UsageError
 
-__all__ = ["BACKENDS", "GRAPH_RUNTIMES", "QUANTIZERS", "Backend", "GraphRuntime", "Registry"]
+__all__ = [
+    "BACKENDS",
+    "GRAPH_RUNTIMES",
+    "QUANTIZERS",
+    "Backend",
+    "GraphRuntime",
+    "Registry",
+    "available_runtimes",
+]
 
 T = TypeVar("T")
 
@@ -95,3 +103,10 @@ for _backend in (
     Backend("openvino-int8", "int8", "openvino"),
 ):
     BACKENDS.add(_backend.name, _backend)
+
+
+def available_runtimes() -> tuple[str, ...]:
+    """The registered :data:`GRAPH_RUNTIMES` whose engine is installed, in declared order (what
+    an export is verified in). Only runtimes whose module was imported are registered:
+    importing :mod:`~segcompress.deploy.runtime` registers them all."""
+    return tuple(n for n in GRAPH_RUNTIMES.names() if GRAPH_RUNTIMES.get(n).available())
