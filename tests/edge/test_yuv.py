@@ -168,6 +168,9 @@ def test_full_range_mjpeg_video(int8_onnx: Path, tmp_path: Path) -> None:
     )
     summary = json.loads((tmp_path / "o" / "cam.summary.json").read_text())
     assert summary["frames"] == 4 and summary["mask_upsampling"] == "nearest"
+    with av.open(str(tmp_path / "o" / "cam.overlay.mp4")) as container:
+        frame = next(container.decode(video=0))
+    assert int(frame.color_range) == 2  # full range, as the planes' values are
 
 
 def test_odd_sized_video(int8_onnx: Path, tmp_path: Path) -> None:

@@ -249,6 +249,9 @@ class _Writer:
         out = self.painter.overlay(frame, colours, shares)
         if self.size is None:
             self._open(out.width, out.height)
+            # The planes keep the decoder's values: tag the video with their range and matrix.
+            ctx = self.stream.codec_context
+            ctx.color_range, ctx.colorspace = out.color_range, out.colorspace
         return out
 
     def encode(self, frame: Any, ids: np.ndarray | None, index: int) -> None:
