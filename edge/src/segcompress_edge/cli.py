@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="fast",
         help="video: fast (default) shrinks each frame for the model with swscale, straight from "
         "the decoder's YUV; exact uses Pillow on the RGB frame as for images (masks equal "
-        "`segcompress predict`'s on the decoded frames), at several times the CPU",
+        "`segcompress predict`'s on the decoded frames), at more CPU per frame",
     )
     run.add_argument(
         "--encoder-threads",

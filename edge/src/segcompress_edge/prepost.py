@@ -101,7 +101,7 @@ def resize_argmax_counts(logits: np.ndarray, size: Sequence[int]) -> tuple[np.nd
     ny = np.minimum(np.arange(in_h) + 1, in_h - 1)
     nx = np.minimum(np.arange(in_w) + 1, in_w - 1)
     settled = (low == low[:, nx]) & (low == low[ny]) & (low == low[ny][:, nx])
-    out = np.take(np.take(low, x0, axis=1), y0, axis=0)  # several times low[y0][:, x0]'s speed
+    out = np.take(np.take(low, x0, axis=1), y0, axis=0)  # faster than low[y0][:, x0]
     area = np.outer(row_n, col_n).ravel()
     counts = np.bincount(low.ravel(), weights=area, minlength=c)[:c].astype(np.int64)
     cy, cx = np.nonzero(~settled)

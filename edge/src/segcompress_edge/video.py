@@ -238,7 +238,7 @@ class _Writer:
         self.stream.pix_fmt = "yuv420p"
         if self.options.codec == "libx264":
             # The least CPU: the fastest preset at a constant quantiser (CRF's rate control
-            # costs more than the preset's whole motion search on an overlay video).
+            # costs CPU every frame that an overlay video does not need).
             self.stream.options = {"preset": "ultrafast", "qp": "25"}
         self.stream.codec_context.time_base = Fraction(1) / self.rate
         self.stream.codec_context.thread_count = self.options.encoder_threads

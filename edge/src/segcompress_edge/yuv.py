@@ -32,7 +32,7 @@ __all__ = [
     "rgb_to_yuv",
 ]
 
-INTERPOLATION = "BILINEAR"  # swscale's; its masks agree best with Pillow's (bench_edge_video.py)
+INTERPOLATION = "BILINEAR"  # swscale's filter whose input is closest to Pillow's bilinear
 _KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
 _BT709 = 1  # AVCOL_SPC_BT709
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
