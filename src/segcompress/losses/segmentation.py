@@ -59,6 +59,14 @@ def _check_inputs(logits: Tensor, target: Tensor) -> None:
         )
 
 
+def _valid_target(logits: Tensor, target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
+    """(valid pixels, target with ignored pixels set to class 0) of checked inputs: the 0 keeps
+    per-pixel gathers and one-hots in range, and ``valid`` then drops those pixels."""
+    _check_inputs(logits, target)
+    valid = target != ignore_index
+    return valid, target.masked_fill(~valid, 0)
+
+
 def _check_class_weights(weights: Tensor | None, what: str) -> Tensor | None:
     if weights is None:
         return None
@@ -99,9 +107,7 @@ class CrossEntropyLoss(nn.Module):
         self.register_buffer("class_weights", _check_class_weights(class_weights, "class_weights"))
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        _check_inputs(logits, target)
-        valid = target != self.ignore_index
-        safe = target.masked_fill(~valid, 0)
+        valid, safe = _valid_target(logits, target, self.ignore_index)
         per_pixel = F.cross_entropy(logits.float(), safe, reduction="none")
         return _weighted_mean(
             per_pixel, _pixel_weights(self.class_weights, safe, valid, logits.shape[1])
@@ -129,9 +135,7 @@ class FocalLoss(nn.Module):
         self.register_buffer("alpha", _check_class_weights(alpha, "focal alpha"))
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        _check_inputs(logits, target)
-        valid = target != self.ignore_index
-        safe = target.masked_fill(~valid, 0)
+        valid, safe = _valid_target(logits, target, self.ignore_index)
         log_pt = F.log_softmax(logits.float(), dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)
         one_minus_pt = -torch.expm1(log_pt)  # 1 - p_t without cancellation when p_t ~ 1
         per_pixel = -(one_minus_pt**self.gamma) * log_pt
@@ -154,10 +158,9 @@ class DiceLoss(nn.Module):
         self.smooth = float(smooth)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        _check_inputs(logits, target)
+        valid, safe = _valid_target(logits, target, self.ignore_index)
         num_classes = logits.shape[1]
-        valid = (target != self.ignore_index).unsqueeze(1)
-        safe = target.masked_fill(~valid.squeeze(1), 0)
+        valid = valid.unsqueeze(1)
         probs = F.softmax(logits.float(), dim=1) * valid
         onehot = F.one_hot(safe, num_classes).permute(0, 3, 1, 2).float() * valid
         dims = (0, 2, 3)
