@@ -111,15 +111,19 @@ class SegmentationDataset(Dataset):
     def load_good(self, index: int) -> tuple[int, np.ndarray, np.ndarray]:
         """(index actually read, image, ids): with ``skip_bad`` a bad sample is replaced by the
         next good one, and callers pairing samples with other data need to know which."""
-        for attempt in range(len(self)):
-            i = (index + attempt) % len(self)
-            try:
-                return (i, *self.load(i))
-            except DataError as exc:
-                if not self.skip_bad:
-                    raise
-                warnings.warn(f"skipping bad sample: {exc}", stacklevel=2)
-        raise DataError("every sample of this split failed to load")
+
+        def warn(_: int, exc: DataError) -> None:
+            # stacklevel 4: past the helper and load_good, to the line that asked for the sample
+            warnings.warn(f"skipping bad sample: {exc}", stacklevel=4)
+
+        return load_skipping_bad(
+            index,
+            len(self),
+            self.load,
+            self.skip_bad,
+            warn,
+            "every sample of this split failed to load",
+        )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         _, image, ids = self.load_good(index)
@@ -137,6 +141,28 @@ class SegmentationDataset(Dataset):
 def to_tensors(image: np.ndarray, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 arrays (H, W, 3) and (H, W) -> tensors [3, H, W] and [H, W], sharing memory."""
     return torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(ids)
+
+
+def load_skipping_bad(
+    index: int,
+    count: int,
+    load: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    skip_bad: bool,
+    skipped: Callable[[int, DataError], None],
+    none_left: str,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """(index read, image, ids) of sample ``index`` of ``count``; with ``skip_bad`` a sample that
+    fails is handed to ``skipped`` and the next one (wrapping round) read instead. Labelled and
+    unlabelled datasets skip alike, so cached teacher targets pair with either."""
+    for attempt in range(count):
+        i = (index + attempt) % count
+        try:
+            return (i, *load(i))
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            skipped(i, exc)
+    raise DataError(none_left)
 
 
 def as_spec(source: DataSpec | str | Path | None, **options: Any) -> DataSpec:

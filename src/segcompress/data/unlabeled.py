@@ -18,6 +18,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from segcompress.data.classes import ClassTable
+from segcompress.data.dataset import load_skipping_bad, to_tensors
 from segcompress.data.formats import Pair
 from segcompress.data.io import IMAGE_EXTENSIONS, read_image
 from segcompress.data.transforms import AugmentConfig, build_transform, resize_pair
@@ -97,18 +98,19 @@ class UnlabeledDataset(Dataset):
         ``bad`` and replaced by the next readable one. The cache build records them, and
         training leaves them out (``engine.teacher_targets``), so they are counted and named,
         never silently trained in another frame's place."""
-        for attempt in range(len(self)):
-            i = (index + attempt) % len(self)
-            try:
-                return (i, *self.load(i))
-            except DataError as exc:
-                if not self.skip_bad:
-                    raise
-                self.bad[self.pairs[i].key] = str(exc)
-        raise DataError("every unlabelled frame failed to load; check the --unlabeled folders")
+
+        def record(i: int, exc: DataError) -> None:
+            self.bad[self.pairs[i].key] = str(exc)
+
+        return load_skipping_bad(
+            index,
+            len(self),
+            self.load,
+            self.skip_bad,
+            record,
+            "every unlabelled frame failed to load; check the --unlabeled folders",
+        )
 
     def __getitem__(self, index: int):
-        from segcompress.data.dataset import to_tensors
-
         _, image, ids = self.load_good(index)
         return self.transform(*to_tensors(image, ids))
