@@ -7,8 +7,8 @@ import dataclasses
 import math
 import re
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from segcompress.config import DATASET_KEYS, DataConfig
 
@@ -29,6 +29,8 @@ __all__ = [
     "spec_from_args",
     "yes_no",
 ]
+
+_Number = TypeVar("_Number", int, float)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -60,11 +62,17 @@ def key_value(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
-def positive_float(text: str) -> float:
+def _parsed(text: str, kind: Callable[[str], _Number], expected: str) -> _Number:
+    """``kind(text)``, or the argparse error saying ``expected``: each number type below
+    parses this way and then checks its own range."""
     try:
-        value = float(text)
+        return kind(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from exc
+
+
+def positive_float(text: str) -> float:
+    value = _parsed(text, float, "a positive number")
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
@@ -79,20 +87,14 @@ def yes_no(text: str) -> bool:
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from exc
+    value = _parsed(text, float, "a number >= 0")
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
+    value = _parsed(text, int, "a positive integer")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
@@ -135,10 +137,7 @@ def int_list(text: str) -> tuple[int, ...]:
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from exc
+    value = _parsed(text, int, "a whole number >= 0")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value

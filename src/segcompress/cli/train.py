@@ -180,24 +180,32 @@ def _train(args: argparse.Namespace, mode: str) -> int:
     return 0
 
 
+def _add_training_parser(
+    subparsers: argparse._SubParsersAction, mode: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    """The ``mode`` command (train or distill): both take the training flags and run ``_train``.
+
+    argument_default=SUPPRESS: a flag not typed leaves its key out, so it cannot override
+    the checkpoint's config or the YAML file (see the module docstring)."""
+    parser = subparsers.add_parser(
+        mode, help=help, description=description, argument_default=argparse.SUPPRESS
+    )
+    _add_training_args(parser)
+    parser.set_defaults(func=lambda args: _train(args, mode))
+    return parser
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    # argument_default=SUPPRESS: a flag not typed leaves its key out, so it cannot override
-    # the checkpoint's config or the YAML file (see the module docstring).
-    train = subparsers.add_parser(
+    _add_training_parser(
+        subparsers,
         "train",
         help="train a model (default: the teacher)",
         description="Train a segmentation model. Flags override --config values.",
-        argument_default=argparse.SUPPRESS,
     )
-    _add_training_args(train)
-    train.set_defaults(func=lambda args: _train(args, "train"))
-
-    distill = subparsers.add_parser(
+    distill = _add_training_parser(
+        subparsers,
         "distill",
         help="distil a trained teacher into a student",
         description="Train a student with knowledge distillation from a teacher checkpoint.",
-        argument_default=argparse.SUPPRESS,
     )
-    _add_training_args(distill)
     add_config_flags(distill.add_argument_group("distillation"), DistillConfig, prefix="distill.")
-    distill.set_defaults(func=lambda args: _train(args, "distill"))
