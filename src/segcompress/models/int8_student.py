@@ -44,7 +44,7 @@ from segcompress.errors import UsageError
 from segcompress.models.base import SegmentationModel, check_positive
 from segcompress.models.blocks import UPSAMPLE_MODES, ConvBNAct, MultiKernelBlock, resize
 from segcompress.models.encoders import PretrainedEncoder, create_encoder
-from segcompress.models.msunet import MAX_DEPTH, MIN_DEPTH
+from segcompress.models.msunet import check_level_widths
 from segcompress.models.registry import register_model
 from segcompress.models.student import scale_widths
 
@@ -73,11 +73,7 @@ class AdditiveUNet(SegmentationModel):
         ``decoder_widths``: the decoder's at levels 1..depth-1 (default: the encoder's)."""
         if encoder is not None:
             widths = encoder.channels
-        depth = len(widths)
-        if not MIN_DEPTH <= depth <= MAX_DEPTH:
-            raise UsageError(f"depth must be between {MIN_DEPTH} and {MAX_DEPTH}, got {depth}")
-        for i, w in enumerate(widths):
-            check_positive(f"width of level {i + 1}", w)
+        depth = check_level_widths(widths)
         for arg, mode in (("upsample", upsample), ("decoder_upsample", decoder_upsample)):
             if mode not in UPSAMPLE_MODES:
                 raise UsageError(f"{arg} must be one of {', '.join(UPSAMPLE_MODES)}, got {mode!r}")

@@ -43,10 +43,21 @@ from segcompress.models.blocks import (
 )
 from segcompress.models.encoders import PretrainedEncoder
 
-__all__ = ["MAX_DEPTH", "MIN_DEPTH", "AttentionMSUNet", "DecoderLevel"]
+__all__ = ["MAX_DEPTH", "MIN_DEPTH", "AttentionMSUNet", "DecoderLevel", "check_level_widths"]
 
 MIN_DEPTH = 3
 MAX_DEPTH = 6
+
+
+def check_level_widths(widths: Sequence[int]) -> int:
+    """The depth of an encoder with these widths per level, checked: the full-scale U-Nets
+    here (this one and the INT8 student) refuse the same depths and widths alike."""
+    depth = len(widths)
+    if not MIN_DEPTH <= depth <= MAX_DEPTH:
+        raise UsageError(f"depth must be between {MIN_DEPTH} and {MAX_DEPTH}, got {depth}")
+    for i, w in enumerate(widths):
+        check_positive(f"width of level {i + 1}", w)
+    return depth
 
 
 class DecoderLevel(nn.Module):
@@ -120,11 +131,7 @@ class AttentionMSUNet(SegmentationModel):
     ) -> None:
         if encoder is not None:
             widths, stem_stride = encoder.channels, 2
-        depth = len(widths)
-        if not MIN_DEPTH <= depth <= MAX_DEPTH:
-            raise UsageError(f"depth must be between {MIN_DEPTH} and {MAX_DEPTH}, got {depth}")
-        for i, w in enumerate(widths):
-            check_positive(f"width of level {i + 1}", w)
+        depth = check_level_widths(widths)
         check_positive("skip_channels", skip_channels)
         check_positive("encoder_blocks", encoder_blocks)
         check_positive("gate_ratio", gate_ratio)
