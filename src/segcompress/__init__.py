@@ -5,7 +5,7 @@ The public API is imported lazily so ``segcompress --help`` stays fast.
 
 from __future__ import annotations
 
-from typing import Any
+from segcompress.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -18,10 +18,4 @@ _LAZY = {
     "load_predictor": "segcompress.deploy.runtime",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'segcompress' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

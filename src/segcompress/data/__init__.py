@@ -6,34 +6,29 @@ Names are imported lazily, so tools that only need a class table or a layout (``
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from segcompress.lazy import lazy_getattr
 
 _LAZY = {
-    "FORMAT_NAMES": "formats",
-    "DataSpec": "formats",
-    "detect_format": "formats",
-    "open_format": "formats",
-    "IDD_LEVEL1": "classes",
-    "IDD_LEVEL2": "classes",
-    "IDD_LEVEL3": "classes",
-    "IGNORE_INDEX": "classes",
-    "ClassTable": "classes",
-    "load_class_table": "classes",
-    "MaskDecoder": "masks",
-    "SegmentationDataset": "dataset",
-    "list_pairs": "dataset",
-    "load_split": "dataset",
-    "prepare_split": "dataset",
-    "MEAN": "transforms",
-    "STD": "transforms",
-    "AugmentConfig": "transforms",
+    "FORMAT_NAMES": ".formats",
+    "DataSpec": ".formats",
+    "detect_format": ".formats",
+    "open_format": ".formats",
+    "IDD_LEVEL1": ".classes",
+    "IDD_LEVEL2": ".classes",
+    "IDD_LEVEL3": ".classes",
+    "IGNORE_INDEX": ".classes",
+    "ClassTable": ".classes",
+    "load_class_table": ".classes",
+    "MaskDecoder": ".masks",
+    "SegmentationDataset": ".dataset",
+    "list_pairs": ".dataset",
+    "load_split": ".dataset",
+    "prepare_split": ".dataset",
+    "MEAN": ".transforms",
+    "STD": ".transforms",
+    "AugmentConfig": ".transforms",
 }
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"segcompress.data.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'segcompress.data' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

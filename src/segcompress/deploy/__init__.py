@@ -13,7 +13,7 @@ Names are imported lazily so that ``import segcompress.deploy`` stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from segcompress.lazy import lazy_getattr
 
 __all__ = [
     "ModelInfo",
@@ -37,10 +37,4 @@ _LAZY = {
     "quantize_onnx": "segcompress.deploy.quantize",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'segcompress.deploy' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
