@@ -277,7 +277,10 @@ def test_pretrained_distilled_row_is_compared_with_the_pretrained_student_alone(
     """The gain of distillation is over the same ImageNet-started student, not over the
     student from random weights (that difference is ImageNet's, not the teacher's)."""
     teachers, sets = _sets(row_sets)
-    random_init, alone, _, distilled = sets["pretrained"]
-    assert patience._scratch_of(distilled) == alone
-    assert patience._scratch_of(distilled) != random_init
+    random_init, alone, _, distilled, from_large = sets["pretrained"]
+    for row in (distilled, from_large):
+        assert patience._scratch_of(row) == alone
+        assert patience._scratch_of(row) != random_init
     assert distilled.teacher == teachers["teacher_lite2"].name
+    assert from_large.teacher == teachers["teacher_lite2_large"].name
+    assert "--teacher-size" in from_large.flags
