@@ -26,6 +26,7 @@ from segcompress_edge.video import VideoOptions, run_video, video_outputs
 
 __all__ = ["main", "read_image"]
 
+DEFAULT_THREADS = 2  # inference threads in all, split among the workers unless --threads
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
 
@@ -148,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         resize=args.resize,
         encoder_threads=args.encoder_threads,
+        workers=args.workers,
     )
     plans = {v: video_outputs(v, out, options) for v in videos}
     targets = [out / f"{p.stem}.png" for p in images]
@@ -158,12 +160,15 @@ def _run(args: argparse.Namespace) -> int:
     _refuse_existing(targets, args.overwrite)
     _writable(out)
     classes = load_class_table(args.classes) if args.classes else None
+    # Images run one at a time: one worker. By default the workers share two threads.
+    workers = args.workers if videos else 1
     model = load_model(
         args.model,
         runtime=args.runtime,
-        threads=args.threads,
+        threads=args.threads or max(1, DEFAULT_THREADS // workers),
         classes=classes,
         img_size=args.img_size,
+        workers=workers,
     )
     if images:
         _run_images(model, images, out, args.overlay)
@@ -199,7 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("inputs", nargs="+", help="image, folder, glob, or video (mp4, mkv, avi...)")
     run.add_argument("--out", required=True, help="output folder")
     run.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime")
-    run.add_argument("--threads", type=_positive, default=2, help="inference threads (2)")
+    run.add_argument(
+        "--workers",
+        type=_positive,
+        default=2,
+        help="video: model workers (2), each taking the next frame; 1: one model call at a time",
+    )
+    run.add_argument(
+        "--threads",
+        type=_positive,
+        help=f"inference threads of each worker (default: {DEFAULT_THREADS} shared by the workers)",
+    )
     run.add_argument("--every", type=_positive, default=1, help="video: every Nth frame")
     run.add_argument("--max-frames", type=_positive, help="video: stop after this many frames")
     run.add_argument("--masks", choices=("png", "npz"), help="video: also write class-id masks")

@@ -8,6 +8,7 @@ frame (:meth:`EdgeModel.predict`). Both runtimes run the whole graph, FP32 or IN
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,8 @@ def _fixed(dims: list[Any]) -> tuple[int, int] | None:
 
 
 class EdgeModel:
-    """A compiled model and its :class:`ModelInfo`; ``runtime`` names what runs it."""
+    """A compiled model and its :class:`ModelInfo`; ``runtime`` names what runs it.
+    :meth:`logits` may be called from ``workers`` threads at once."""
 
     def __init__(
         self,
@@ -57,15 +59,17 @@ class EdgeModel:
         threads: int | None,
         classes: ClassTable | None,
         img_size: tuple[int, int] | None,
+        workers: int = 1,
     ) -> None:
         self.path = path
         self.runtime = runtime
+        self.workers = workers
         module = _require(runtime)
         try:
             if runtime == "onnxruntime":
                 self._init_ort(module, threads)
             else:
-                self._init_openvino(module, threads)
+                self._init_openvino(module, threads, workers)
         except (RuntimeError, ValueError) as exc:
             raise EdgeError(
                 f"{path}: {runtime} cannot load this model ({_first_line(exc)}); export it "
@@ -95,6 +99,8 @@ class EdgeModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
+        # One session serves every worker: its run() is thread-safe, and with one intra-op
+        # thread each call computes on the calling thread (a session per worker measured slower).
         session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         inp = session.get_inputs()[0]
         self.dims = list(inp.shape)
@@ -105,21 +111,24 @@ class EdgeModel:
 
         self._run = run
 
-    def _init_openvino(self, ov: Any, threads: int | None) -> None:
+    def _init_openvino(self, ov: Any, threads: int | None, workers: int) -> None:
         config: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY",
-            "NUM_STREAMS": 1,
+            "NUM_STREAMS": workers,  # one stream per worker, each with ``threads`` threads
             # FP32 files stay FP32: on BF16-capable CPUs OpenVINO would otherwise use bfloat16.
             "INFERENCE_PRECISION_HINT": "f32",
         }
         if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
+            config["INFERENCE_NUM_THREADS"] = int(threads) * workers
         compiled = ov.Core().compile_model(str(self.path), "CPU", config)
         shape = compiled.input(0).get_partial_shape()
         self.dims = [d.get_length() if d.is_static else None for d in shape]
-        request = compiled.create_infer_request()
+        local = threading.local()  # an infer request serves one call at a time: one per thread
 
         def run(x: np.ndarray) -> np.ndarray:
+            request = getattr(local, "request", None)
+            if request is None:
+                request = local.request = compiled.create_infer_request()
             return np.array(request.infer({0: x})[0], dtype=np.float32)
 
         self._run = run
@@ -150,10 +159,12 @@ def load_model(
     threads: int | None = None,
     classes: ClassTable | None = None,
     img_size: tuple[int, int] | None = None,
+    workers: int = 1,
 ) -> EdgeModel:
-    """``path`` compiled by ``runtime`` with ``threads`` inference threads; ``classes`` and
-    ``img_size`` supply (or override) what a file without segcompress metadata lacks."""
+    """``path`` compiled by ``runtime`` with ``threads`` inference threads for each of
+    ``workers`` threads that may call it at once; ``classes`` and ``img_size`` supply (or
+    override) what a file without segcompress metadata lacks."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: model file not found")
-    return EdgeModel(path, runtime, threads, classes, img_size)
+    return EdgeModel(path, runtime, threads, classes, img_size, workers)

@@ -37,6 +37,7 @@ import numpy as np
 
 from segcompress_edge.draw import mask_png_bytes
 from segcompress_edge.errors import EdgeError
+from segcompress_edge.pipeline import DONE, Pipeline
 from segcompress_edge.prepost import argmax0, preprocess, resize_argmax_counts
 from segcompress_edge.progress import Progress
 from segcompress_edge.runtime import EdgeModel
@@ -46,7 +47,6 @@ __all__ = ["STAGES", "VideoOptions", "open_video", "run_video", "video_outputs"]
 
 QUEUE_DEPTH = 2
 STAGES = ("decode", "resize", "model", "upsample", "overlay", "encode")
-_DONE = object()
 
 
 @dataclass
@@ -66,6 +66,9 @@ class VideoOptions:
     # One encoder thread: with the pipeline's stages filling the cores, the encoder's own
     # frame threads add CPU (and latency) for no gain; 0 lets FFmpeg choose (e.g. for 4K).
     encoder_threads: int = 1
+    # Model workers, each taking the next frame (results keep the frames' order); the model
+    # must be loaded with as many workers (``load_model(workers=...)``).
+    workers: int = 1
 
     @property
     def exact_masks(self) -> bool:
@@ -86,16 +89,19 @@ class _Stats:
     size_changes: list[dict[str, Any]] = field(default_factory=list)
     first_mask_s: float | None = None
     first_mask_at: float | None = None  # time.time(), to compare with a launcher's clock
+    lock: threading.Lock = field(default_factory=threading.Lock)  # model workers share a stage
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
         t0, c0 = time.perf_counter(), time.thread_time()
         yield
         wall = time.perf_counter() - t0
-        self.stage_s[name] += wall
-        self.stage_cpu_s[name] += time.thread_time() - c0
-        if name == "model":
-            self.model_ms.append(wall * 1e3)
+        cpu = time.thread_time() - c0
+        with self.lock:
+            self.stage_s[name] += wall
+            self.stage_cpu_s[name] += cpu
+            if name == "model":
+                self.model_ms.append(wall * 1e3)
 
 
 def video_outputs(input_path: Path, out: Path, options: VideoOptions) -> dict[str, Path]:
@@ -126,60 +132,6 @@ def open_video(path: Path) -> Any:
 
 def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
-
-
-class _Pipeline:
-    """Worker threads joined by bounded queues; the first error stops them all."""
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.threads: list[threading.Thread] = []
-
-    def put(self, q: queue.Queue, item: Any) -> bool:
-        while not self.stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def get(self, q: queue.Queue) -> Any:
-        while True:
-            try:
-                return q.get(timeout=0.1)
-            except queue.Empty:
-                if self.stop.is_set():
-                    return _DONE
-
-    def stage(self, name: str, source: queue.Queue, sink: queue.Queue, fn: Callable) -> None:
-        def loop() -> None:
-            try:
-                while (item := self.get(source)) is not _DONE:
-                    if not self.put(sink, fn(item)):
-                        return
-            except BaseException as exc:  # handed to the main thread, which reports it
-                self.fail(exc)
-            finally:
-                self.put(sink, _DONE) if not self.stop.is_set() else None
-
-        self.spawn(name, loop)
-
-    def spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-
-    def fail(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-        self.stop.set()
-
-    def join(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def _frames(container: Any, path: Path, options: VideoOptions) -> Iterator[tuple[int, Any]]:
@@ -347,7 +299,7 @@ def run_video(
     in_rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
     rate = in_rate / options.every
     stats = _Stats(shares=_ShareSeries(rate, model.info.classes.num_classes))
-    pipe = _Pipeline()
+    pipe = Pipeline()
     queues = [queue.Queue(QUEUE_DEPTH) for _ in range(4)]
 
     def decode() -> None:
@@ -370,7 +322,7 @@ def run_video(
         except BaseException as exc:
             pipe.fail(exc)
         finally:
-            pipe.put(queues[0], _DONE) if not pipe.stop.is_set() else None
+            pipe.put(queues[0], DONE) if not pipe.stop.is_set() else None
 
     def timed(name: str, fn: Callable) -> Callable:
         def run(item: tuple) -> tuple:
@@ -410,14 +362,14 @@ def run_video(
     writer = _Writer(paths, model, rate, options)
     pipe.spawn("decode", decode)
     pipe.stage("resize", queues[0], queues[1], timed("resize", resize))
-    pipe.stage("model", queues[1], queues[2], timed("model", infer))
+    pipe.ordered_stage("model", options.workers, queues[1], queues[2], timed("model", infer))
     pipe.stage("upsample", queues[2], queues[3], timed("upsample", upsample))
     bar = Progress(_expected(stream, options), path.name, enabled=options.progress)
     started = time.perf_counter()
     cpu_start = time.process_time()
     interrupted = False
     try:
-        while (item := pipe.get(queues[3])) is not _DONE:
+        while (item := pipe.get(queues[3])) is not DONE:
             index, frame, ids, colours, shares = item
             with stats.timed("overlay"):
                 out = writer.draw(frame, colours, shares)
