@@ -3,7 +3,10 @@
 decode | preprocess | model | upsample | overlay + encode run at once, joined by queues of
 ``QUEUE_DEPTH`` frames, so memory is bounded whatever the video's length or resolution and the
 end-to-end rate approaches the slowest stage's (the model's, on a small CPU). numpy, Pillow,
-PyAV and the runtimes release the GIL in their heavy loops, so the threads do overlap.
+PyAV and the runtimes release the GIL in their heavy loops, so the threads do overlap. The model
+stage has ``VideoOptions.workers`` threads, each taking the next frame and handing its logits
+on in the frames' order (``pipeline.py``): single-threaded calls side by side spare the
+intra-op threads' hand-offs of one call spread over the cores.
 
 On a small CPU every stage competes for the same cores, so what counts is CPU per frame: frames
 stay in the decoder's YUV 4:2:0 throughout (``yuv.py``). swscale makes the model's small RGB
@@ -80,7 +83,8 @@ class VideoOptions:
 @dataclass
 class _Stats:
     """Per-stage wall time and the CPU time of the stage's own thread (a busy machine inflates
-    the first, hardly the second; codec and runtime worker threads are in neither)."""
+    the first, hardly the second; codec and runtime worker threads are in neither). The model's
+    are summed over its workers: per call, not per interval between frames."""
 
     shares: _ShareSeries
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
