@@ -74,7 +74,8 @@ bench: $(STAMP)
 # (estimates from the recorded epoch times): the IDD-Lite grid about 2.5 hours, the synthetic
 # set about 65 minutes, the patience study's suites about 2.5 days together (select 2 h, final
 # 7 h, unlabeled 2.5 h, longer 2.5 h, long_teacher 18 h, student_q 23 h, pretrained 3.5 h; rows
-# shared by suites train once); then the INT8, teacher-view and padding checks, minutes each.
+# shared by suites train once); then the INT8, teacher-view and padding checks, minutes each;
+# the demo's ImageNet check (synthetic set, 11 runs at the demo's recipe) about 16 minutes.
 PATIENCE_SUITES := select final unlabeled longer long_teacher student_q pretrained
 PATIENT := runs/bench/patient
 bench-accuracy: $(STAMP)
@@ -87,6 +88,7 @@ bench-accuracy: $(STAMP)
 	$(RUN)/bench_teacher_tta.py --data $(DATA) --amp bf16 \
 		--teacher $(PATIENT)/teacher-48-ep-amp-bf16-s0/last.pt
 	$(RUN)/bench_encoder_padding.py --data $(DATA)
+	$(RUN)/bench_demo_pretrained.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
