@@ -163,6 +163,35 @@ def test_report_commands_parse_and_rebuild_the_demo_configs(demo_dir: Path) -> N
     assert distill["teacher"] == str(demo_dir / "teacher" / "best.pt")
 
 
+def test_teacher_and_both_students_train_from_imagenet_weights(demo_dir: Path) -> None:
+    """The configs the stages trained from ask for ImageNet weights, and the trained encoders
+    are still near ImageNet's (one short epoch moves them little), far from a random start."""
+    import torch
+
+    from segcompress.config import load_config
+    from segcompress.models import create_model
+
+    expected = {
+        "teacher": ("teacher", {"encoder": "efficientnet_lite2"}),
+        "student_scratch": ("student_lite", {}),
+        "student_kd": ("student_lite", {}),
+    }
+    assert set(expected) == set(RUNS.values())
+    for run, (name, args) in expected.items():
+        model = load_config(demo_dir / "configs" / f"{run}.yaml").model
+        assert (model.name, model.args, model.pretrained) == (name, args, True)
+        ckpt = load_checkpoint(demo_dir / run / "last.pt")
+        imagenet = create_model(name, ckpt["num_classes"], pretrained=True, **args).state_dict()
+        random = create_model(name, ckpt["num_classes"], **args).state_dict()
+        convs = [k for k, v in imagenet.items() if k.startswith("encoder.") and v.ndim == 4]
+        assert convs
+
+        def gap(state: dict, convs: list[str] = convs, ref: dict = imagenet) -> float:
+            return sum(float(torch.dist(state[k].float(), ref[k].float())) for k in convs)
+
+        assert gap(ckpt["model"]) < 0.2 * gap(random), run
+
+
 def test_rerun_skips_complete_stages_and_redoes_corrupted_ones(
     demo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from segcompress.config import DistillConfig, validate_config
-from segcompress.demo import DEFAULT_BUDGET, QUICK_BUDGET, RUNS, STAGES, Demo
+from segcompress.demo import DEFAULT_BUDGET, QUICK_BUDGET, RUNS, STAGES, Demo, DemoBudget
 from segcompress.errors import UsageError
 
 KL = {"kd": ["kl"], "temperature": 4.0, "lambda_kd": 1.0}
@@ -89,3 +89,16 @@ def test_the_teacher_validates_every_teacher_eval_every_epochs_and_the_students_
     assert demo.train_config("teacher").eval_every == 3
     for stage in ("student-scratch", "student-kd"):
         assert demo.train_config(stage).eval_every == 1
+
+
+@pytest.mark.parametrize("budget", [DEFAULT_BUDGET, QUICK_BUDGET])
+def test_the_teacher_and_both_students_start_from_imagenet(
+    budget: DemoBudget, tmp_path: Path
+) -> None:
+    demo = Demo(tmp_path, budget, progress=False)
+    models = {stage: demo.train_config(stage).model for stage in RUNS}
+    assert {stage: (m.name, m.args, m.pretrained) for stage, m in models.items()} == {
+        "teacher": ("teacher", {"encoder": "efficientnet_lite2"}, True),
+        "student-scratch": ("student_lite", {}, True),
+        "student-kd": ("student_lite", {}, True),
+    }

@@ -21,6 +21,7 @@ from segcompress import report, viz
 from segcompress.data.classes import ClassTable
 from segcompress.metrics import compute_scores, scores_to_dict
 from segcompress.report import DETAIL_ROWS, FIGURES, ROWS, findings, write_report
+from segcompress.report import content as report_content
 from segcompress.report import figures as report_figures
 
 CLASSES = ClassTable(
@@ -88,6 +89,8 @@ def make_inputs(teacher: int = 90, scratch: int = 40, kd: int = 60) -> dict[str,
             "teacher": "teacher",
             "teacher_args": {},
             "student": "student_s",
+            "teacher_pretrained": False,
+            "student_pretrained": True,
             "kd": ["kl"],
             "temperature": 4.0,
             "bench_runs": 5,
@@ -470,7 +473,7 @@ def test_figures_are_drawn_from_the_inputs(written) -> None:
             np.testing.assert_array_equal(panel, samples[key][i])
 
     images, masks, classes, titles = drawn["fixes"]
-    assert titles == ("Input", "Ground Truth", "Student from scratch", "Student distilled")
+    assert titles == ("Input", "Ground Truth", "Student alone", "Student distilled")
     np.testing.assert_array_equal(np.stack(images), samples["fix_images"])
     for i, panels in enumerate(masks):
         for panel, key in zip(panels, ("fix_gt", "fix_scratch", "fix_kd"), strict=True):
@@ -507,3 +510,17 @@ def test_the_lead_opens_both_documents(written: dict[str, Any]) -> None:
     assert md.index(lines[0]) < md.index(lines[-1]) < md.index("## Results")
     escaped = [html_lib.escape(line) for line in lines]
     assert page.index("<h1>") < page.index(escaped[0]) < page.index("<h2>Results</h2>")
+
+
+def test_the_report_names_each_models_start_and_never_says_scratch_for_an_imagenet_start() -> None:
+    inputs = make_inputs()
+    setup = report_content.setup_lines(inputs)
+    assert any(
+        "teacher `teacher` started from random weights" in line
+        and "both students `student_s` started from ImageNet weights" in line
+        for line in setup
+    )
+    lead = report.lead(inputs)
+    assert any("Both students started from ImageNet weights" in line for line in lead)
+    text = " ".join([*lead, *findings(inputs), report_content.fixes_caption(inputs)])
+    assert "scratch" not in text.lower() and "trained alone" in text

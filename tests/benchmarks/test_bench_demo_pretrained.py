@@ -35,9 +35,9 @@ def test_student_rows_train_at_the_demo_students_recipe(tmp_path: Path) -> None:
 
 def test_teacher_rows_keep_the_teachers_schedule(tmp_path: Path) -> None:
     stub = bench.demo_stub(tmp_path / "runs", tmp_path / "data")
-    light, lite2 = bench.TEACHERS
+    _, lite2 = bench.TEACHERS
     demo = Teacher(stub).config()
-    assert config_to_dict(bench.run_config(stub, light, 1).model) == config_to_dict(demo.model)
+    assert config_to_dict(bench.run_config(stub, lite2, 1).model) == config_to_dict(demo.model)
     cfg = bench.run_config(stub, lite2, 0)
     assert _without(cfg, "model", "seed", "out") == _without(demo, "model", "seed", "out")
     assert cfg.epochs == DEFAULT_BUDGET.teacher_epochs

@@ -11,9 +11,10 @@ the stage again, and everything downstream of a changed file with it. The three 
 from config files in ``{out}/configs/``; the sizes, epochs and the distillation recipe are in
 ``budget``.
 
-The student from scratch and the distilled student get the same budget, seed and data, so the
-distillation gain in the report is a like-for-like comparison (one seed, one small validation
-split: read it as an indication, not a benchmark).
+The student trained alone (stage ``student-scratch``, on the labels only) and the distilled
+student start from the same ImageNet weights and get the same budget, seed and data, so the
+distillation gain in the report is the teacher's, like for like (one seed, one small validation
+split: read it as an indication, not a benchmark). The teacher starts from ImageNet too.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class Demo:
 
     @property
     def trainings(self) -> list[Training]:
-        """The three training stages, in report order (teacher, scratch, distilled)."""
+        """The three training stages, in report order (teacher, student alone, distilled)."""
         return [s for s in self.stages if isinstance(s, Training)]
 
     def train_config(self, name: str) -> TrainConfig:

@@ -1,4 +1,4 @@
-"""The demo's first stages: data, teacher, student from scratch, distilled student, evaluation.
+"""The demo's first stages: data, teacher, student trained alone, distilled student, evaluation.
 
 Each stage has its settings, outputs, work, check and reproducing command; the deployment
 stages that follow are in :mod:`segcompress.demo.deploy_stages`. The training stages write
@@ -152,7 +152,10 @@ class Training(DemoStage):
         """The architecture trained."""
         from segcompress.config import ModelConfig
 
-        return ModelConfig(name=self.budget.student, args=dict(self.budget.student_args))
+        b = self.budget
+        return ModelConfig(
+            name=b.student, args=dict(b.student_args), pretrained=b.student_pretrained
+        )
 
     def epochs(self) -> int:
         """Both students get the same number of epochs."""
@@ -240,7 +243,7 @@ class Training(DemoStage):
 
 
 class Teacher(Training):
-    """The teacher: its own (lighter) architecture and a longer schedule."""
+    """The teacher: its own architecture, start and a longer schedule."""
 
     name = "teacher"
     title = "train the teacher"
@@ -249,7 +252,10 @@ class Teacher(Training):
     def model(self) -> ModelConfig:
         from segcompress.config import ModelConfig
 
-        return ModelConfig(name=self.budget.teacher, args=dict(self.budget.teacher_args))
+        b = self.budget
+        return ModelConfig(
+            name=b.teacher, args=dict(b.teacher_args), pretrained=b.teacher_pretrained
+        )
 
     def epochs(self) -> int:
         return self.budget.teacher_epochs
@@ -263,7 +269,7 @@ class StudentScratch(Training):
     """The student trained on the labels alone: the baseline of the distillation gain."""
 
     name = "student-scratch"
-    title = "train the student from scratch"
+    title = "train the student alone (labels only)"
     folder = "student_scratch"
 
 
@@ -353,7 +359,7 @@ class _Pictures:
 
 def _fix_examples(pictures: _Pictures, loader: Any, k: int) -> dict[str, Any]:
     """The ``k`` validation images where the distilled student's per-image mIoU (at the
-    training size) gains most over the scratch student's (``fix_gain``, in mIoU), drawn."""
+    training size) gains most over the student trained alone's (``fix_gain``, in mIoU), drawn."""
     import numpy as np
     import torch
 

@@ -32,7 +32,7 @@ REPORT_VERSION = 2
 # Summary rows: key (evaluation and benchmark row) and label.
 ROWS = (
     ("teacher", "Teacher"),
-    ("student_scratch", "Student from scratch"),
+    ("student_scratch", "Student alone"),
     ("student_kd", "Student distilled"),
     ("student_kd_onnx", "Distilled, ONNX Runtime FP32"),
     ("student_kd_int8", "Distilled, ONNX Runtime INT8"),
@@ -103,9 +103,10 @@ def lead(inputs: dict[str, Any]) -> list[str]:
         f"What it kept: {100 * kept:.2f} mIoU in INT8, {100 * kept / teacher:.0f}% of the "
         f"teacher's {100 * teacher:.2f} (the student trained alone: {100 * scratch:.2f}).",
         f"What distillation added: {_pts(kd - scratch)} mIoU points over the same student "
-        f"trained from scratch ({100 * kd:.2f} vs {100 * scratch:.2f}). The distilled student "
-        f"learnt from the teacher on {frames}; the scratch student had the labelled images "
-        f"only; both ran {_epochs(b['epochs'])} with the same augmentation and seed.",
+        f"trained alone ({100 * kd:.2f} vs {100 * scratch:.2f}). Both students started "
+        f"{_start(b.get('student_pretrained'))}; the distilled one learnt from the teacher on "
+        f"{frames}, the one trained alone had the labelled images only; both ran "
+        f"{_epochs(b['epochs'])} with the same augmentation and seed.",
         f"Measured at the demo's short budget ({_epochs(b['epochs'])} per student, one seed, "
         f"{d['n_val']} validation images), not at convergence: at short budgets a "
         "distilled student mostly converges faster than one trained alone, and the gap "
@@ -129,7 +130,7 @@ def findings(inputs: dict[str, Any]) -> list[str]:
         verdict = f"Distillation did not help at this budget: {_pts(gain)} mIoU points"
     else:
         verdict = "Distillation made no difference at this budget: +0.00 mIoU points"
-    verdict += " for the distilled student over the same student trained from scratch"
+    verdict += " for the distilled student over the same student trained alone"
     n_unlabeled = inputs["data"].get("n_unlabeled", 0)
     extra = f", plus {n_unlabeled} unlabelled frames for the distilled one" if n_unlabeled else ""
     lines = [
@@ -169,7 +170,7 @@ def fixes_caption(inputs: dict[str, Any]) -> str:
     gains = ", ".join(_pts(g) for g in inputs["samples"]["fix_gain"])
     return (
         "The validation images where the distilled student's per-image mIoU gained most over "
-        f"the scratch student's, one row each (gain in mIoU points, top to bottom: {gains})."
+        f"the student trained alone's, one row each (gain in mIoU points, top to bottom: {gains})."
     )
 
 
@@ -214,6 +215,11 @@ def class_rows(evaluation: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
     return rows, ["Mean", *(_fmt(scores["mean"][k]) for k in keys)]
 
 
+def _start(pretrained: bool | None) -> str:
+    """How a model's weights started, so the report never hides an ImageNet start."""
+    return "from ImageNet weights" if pretrained else "from random weights"
+
+
 def stage_rows(inputs: dict[str, Any]) -> list[list[str]]:
     return [[stage, f"{seconds:.1f}"] for stage, seconds in inputs["stages"].items()]
 
@@ -221,6 +227,7 @@ def stage_rows(inputs: dict[str, Any]) -> list[list[str]]:
 def setup_lines(inputs: dict[str, Any]) -> list[str]:
     b, m, d = inputs["budget"], inputs["benchmark"]["machine"], inputs["data"]
     size = "x".join(str(v) for v in b["img_size"])
+    teacher_args = f"{b['teacher_args']} " if b["teacher_args"] else ""
     lines = [
         f"Data: synthetic IDD-layout driving scenes (offline stand-in for IDD, 26 level-3 "
         f"classes), {d['n_train']} training and {d['n_val']} validation images"
@@ -229,8 +236,10 @@ def setup_lines(inputs: dict[str, Any]) -> list[str]:
         "pictures at the rendered size, the predictions' logits upsampled to it.",
         f"Training: {b['teacher_epochs']} epochs for the teacher, {b['epochs']} for each "
         f"student, batch {b['batch']}, AdamW lr {b['lr']:g}, seed "
-        f"{b['seed']}; teacher `{b['teacher']}` {b['teacher_args'] or ''}, student "
-        f"`{b['student']}`; KD terms {', '.join(b['kd'])} (temperature {b['temperature']:g}).",
+        f"{b['seed']}; teacher `{b['teacher']}` {teacher_args}started "
+        f"{_start(b.get('teacher_pretrained'))}, both students `{b['student']}` started "
+        f"{_start(b.get('student_pretrained'))}; KD terms {', '.join(b['kd'])} "
+        f"(temperature {b['temperature']:g}).",
         f"Latency: batch 1 at {size}, median of {b['bench_runs']} runs after "
         f"{b['bench_warmup']} warm-up runs, {inputs['benchmark']['rows'][0]['threads']} threads "
         f"on {m['cpu']} ({m['cores']} cores), load average {m['load_average'][0]} before and "

@@ -100,10 +100,13 @@ def render_html(inputs: dict[str, Any], figures: dict[str, Path]) -> str:
         *(f"<li>{esc(line)}</li>" for line in setup_lines(inputs)),
         "</ul>",
         "<h2>Predictions</h2>",
-        img("samples", "Input, ground truth, teacher, scratch and distilled student predictions"),
+        img(
+            "samples",
+            "Input, ground truth, teacher, student alone and distilled student predictions",
+        ),
         "<h2>Where distillation helped</h2>",
         f"<p>{esc(fixes_caption(inputs))}</p>",
-        img("fixes", "Input, ground truth, scratch and distilled student predictions"),
+        img("fixes", "Input, ground truth, student alone and distilled student predictions"),
         "<h2>Per-class scores (validation)</h2>",
         '<div class="side">',
     ]
@@ -152,10 +155,10 @@ def render_markdown(inputs: dict[str, Any], figures: dict[str, Path], base: Path
     parts += [f"> {line}\n" for line in findings(inputs)]
     parts += [_md_table(SUMMARY_HEADER, summary_rows(inputs)), ""]
     parts += [f"- {line}" for line in setup_lines(inputs)]
-    samples = img("samples", "Input | Ground Truth | Teacher | Scratch | Distilled")
+    samples = img("samples", "Input | Ground Truth | Teacher | Student alone | Distilled")
     parts += ["", "## Predictions", "", samples, ""]
     parts += ["## Where distillation helped", "", fixes_caption(inputs), ""]
-    parts += [img("fixes", "Input | Ground Truth | Scratch | Distilled"), ""]
+    parts += [img("fixes", "Input | Ground Truth | Student alone | Distilled"), ""]
     parts += ["## Per-class scores (validation)", ""]
     for key in DETAIL_ROWS:
         rows, mean = class_rows(inputs["evaluations"][key])

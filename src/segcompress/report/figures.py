@@ -70,12 +70,12 @@ def draw_figures(inputs: dict[str, Any], folder: Path) -> dict[str, Path]:
         "samples": (
             "images",
             ("gt", "teacher", "student_scratch", "student_kd"),
-            ("Teacher", "Student from scratch", "Student distilled"),
+            ("Teacher", "Student alone", "Student distilled"),
         ),
         "fixes": (
             "fix_images",
             ("fix_gt", "fix_scratch", "fix_kd"),
-            ("Student from scratch", "Student distilled"),
+            ("Student alone", "Student distilled"),
         ),
     }
     for name, (images, masks, titles) in grids.items():
