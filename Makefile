@@ -75,7 +75,7 @@ bench: $(STAMP)
 # set about 65 minutes, the patience study's suites about 2.5 days together (select 2 h, final
 # 7 h, unlabeled 2.5 h, longer 2.5 h, long_teacher 18 h, student_q 23 h, pretrained 3.5 h; rows
 # shared by suites train once); then the INT8, teacher-view and padding checks, minutes each;
-# the demo's ImageNet check (synthetic set, 11 runs at the demo's recipe) about 16 minutes.
+# the demo's ImageNet check (synthetic set, 15 runs at the demo's recipe) about 35 minutes.
 PATIENCE_SUITES := select final unlabeled longer long_teacher student_q pretrained
 PATIENT := runs/bench/patient
 bench-accuracy: $(STAMP)

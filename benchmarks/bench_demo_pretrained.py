@@ -11,7 +11,7 @@ std over the seeds, the wall time per run, and params and GFLOPs at the training
 Prints a Markdown table and writes ``benchmarks/results/demo_pretrained.json``.
 
     .venv/bin/python benchmarks/bench_demo_pretrained.py [--out runs/bench/demo_pretrained]
-        [--seeds 0 1 2] [--teacher-seeds 0] [--no-teachers]
+        [--seeds 0 1 2] [--teacher-seeds 0 1 2] [--no-teachers]
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench/demo_pretrained"))
     parser.add_argument("--synth-seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--teacher-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--teacher-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-teachers", action="store_true", help="students only")
     add_arguments(parser, RESULTS, threads=1)
     args = parser.parse_args()
