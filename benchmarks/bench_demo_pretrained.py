@@ -49,14 +49,14 @@ class Row:
 
 
 STUDENTS = (
-    Row("student_s", "student_s from scratch (the demo's student)", "student_s"),
+    Row("student_s", "student_s from scratch (the demo's former student)", "student_s"),
     Row("student_lite_random", "student_lite, random init", "student_lite"),
     Row("student_lite_imagenet", "student_lite, ImageNet encoder", "student_lite", pretrained=True),
 )
 TEACHERS = (
     Row(
         "teacher_light",
-        "light teacher from scratch (the demo's teacher)",
+        "light teacher from scratch (the demo's former teacher)",
         "teacher",
         {"base_width": 16, "skip_channels": 8},
         teacher=True,
