@@ -137,7 +137,7 @@ def test_worker_error_is_one_line(int8_onnx, video, tmp_path, monkeypatch, capsy
         with lock:
             calls["n"] += 1
             n = calls["n"]
-        if n == 5:
+        if n == 8:
             raise EdgeError(f"{self.path}: onnxruntime failed on a {list(batch.shape)} batch")
         return logits(self, batch)
 
@@ -147,8 +147,10 @@ def test_worker_error_is_one_line(int8_onnx, video, tmp_path, monkeypatch, capsy
     assert _finishes(lambda: main(args)) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "onnxruntime failed" in err, err
-    assert len(_decoded(out / "drive.overlay.mp4")) < 12  # the frames done, playable
-    assert json.loads((out / "drive.summary.json").read_text())["complete"] is False
+    summary = json.loads((out / "drive.summary.json").read_text())
+    assert summary["complete"] is False and summary["frames"] < 12
+    if summary["frames"]:  # the frames done, playable (the error may come before the first)
+        assert len(_decoded(out / "drive.overlay.mp4")) == summary["frames"]
 
 
 @pytest.mark.parametrize("runtime", ["openvino"])
