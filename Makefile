@@ -72,11 +72,12 @@ bench: $(STAMP)
 # DATA=...); the row sets are benchmarks/suites/*.yaml. Runs are kept under runs/bench and
 # skipped when done, so a second call only scores and tabulates. From nothing, on 2 cores
 # (estimates from the recorded epoch times): the IDD-Lite grid about 2.5 hours, the synthetic
-# set about 65 minutes, the patience study's suites about 2.5 days together (select 2 h, final
-# 7 h, unlabeled 2.5 h, longer 2.5 h, long_teacher 18 h, student_q 23 h, pretrained 3.5 h; rows
-# shared by suites train once); then the INT8, teacher-view and padding checks, minutes each;
+# set about 65 minutes, the patience study's suites about 3.5 days together (select 2 h, final
+# 7 h, unlabeled 2.5 h, longer 2.5 h, long_teacher 18 h, student_q 23 h, pretrained 3.5 h,
+# pretrained_native about 24 h: the 144x192 epoch times scaled by pixel count; rows shared by
+# suites train once); then the INT8, teacher-view and padding checks, minutes each;
 # the demo's ImageNet check (synthetic set, 15 runs at the demo's recipe) about 35 minutes.
-PATIENCE_SUITES := select final unlabeled longer long_teacher student_q pretrained
+PATIENCE_SUITES := select final unlabeled longer long_teacher student_q pretrained pretrained_native
 PATIENT := runs/bench/patient
 bench-accuracy: $(STAMP)
 	$(RUN)/bench_idd_lite.py --data $(DATA)
