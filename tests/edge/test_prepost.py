@@ -74,6 +74,11 @@ def test_counts_are_the_masks_own(low: tuple[int, int], size: tuple[int, int]) -
     assert np.array_equal(ids, resize_argmax(logits, size))
 
 
-def test_argmax0_first_maximum_wins() -> None:
-    logits = np.random.default_rng(2).integers(0, 3, (6, 20, 20)).astype(np.float32)  # ties
+@pytest.mark.parametrize("c", [1, 2, 6, 26])
+def test_argmax0_first_maximum_wins(c: int) -> None:
+    rng = np.random.default_rng(2)
+    logits = rng.integers(0, 3, (c, 20, 20)).astype(np.float32)  # ties
     assert np.array_equal(argmax0(logits), logits.argmax(0))
+    logits = rng.standard_normal((c, 33, 17)).astype(np.float32)
+    assert np.array_equal(argmax0(logits), logits.argmax(0))
+    assert argmax0(logits).dtype == np.uint8

@@ -57,6 +57,37 @@ def test_every_and_max_frames(int8_onnx: Path, video: Path, tmp_path: Path) -> N
     assert Image.open(tmp_path / "b" / "drive.masks" / "frame_000004.png").size == (48, 36)
 
 
+def _decoded_planes(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray() for f in container.decode(video=0)]
+
+
+def test_decoder_threads(int8_onnx: Path, video: Path, tmp_path: Path, monkeypatch) -> None:
+    """One decoder thread by default, FFmpeg's frame threads with --decoder-threads 0: the same
+    frames, so the same masks and overlay."""
+    seen = []
+    frames = video_mod._frames
+
+    def spy(container, path, options):
+        for item in frames(container, path, options):
+            ctx = container.streams.video[0].codec_context
+            seen.append((ctx.thread_count, str(ctx.thread_type)))
+            yield item
+
+    monkeypatch.setattr(video_mod, "_frames", spy)
+    args = ["run", str(int8_onnx), str(video), "--threads", "1", "--masks", "npz"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert set(seen) == {(1, seen[0][1])}
+    seen.clear()
+    assert main([*args, "--out", str(tmp_path / "auto"), "--decoder-threads", "0"]) == 0
+    assert seen and all(count != 1 and "AUTO" in kind for count, kind in seen)
+    one, auto = (np.load(tmp_path / d / "drive.masks.npz") for d in ("one", "auto"))
+    assert one.files == auto.files and all(np.array_equal(one[k], auto[k]) for k in one.files)
+    overlays = [_decoded_planes(tmp_path / d / "drive.overlay.mp4") for d in ("one", "auto")]
+    assert len(overlays[0]) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(*overlays, strict=True))
+
+
 def test_ctrl_c_leaves_a_playable_file(int8_onnx, video, tmp_path, monkeypatch, capsys) -> None:
     encode = video_mod._Writer.encode
 

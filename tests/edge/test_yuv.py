@@ -18,6 +18,7 @@ from segcompress_edge.yuv import (
     YuvPainter,
     as_yuv420p,
     chroma_size,
+    matrix_name,
     model_input,
     nearest_index,
     plane,
@@ -113,13 +114,19 @@ def _norm(info) -> tuple:
 
 
 @pytest.mark.parametrize(
-    ("low", "size"), [((64, 64), (72, 96)), ((7, 5), (36, 48)), ((4, 4), (4, 4))]
+    ("low", "size"),
+    [((64, 64), (72, 96)), ((7, 5), (36, 48)), ((4, 4), (4, 4)), ((64, 64), (30, 50))],
 )
 def test_nearest_upsampling(low: tuple[int, int], size: tuple[int, int]) -> None:
+    """Runs of repeated rows and columns give the nearest source pixel of every output pixel
+    (also where a side shrinks: some source pixels are then skipped)."""
     ids = np.random.default_rng(0).integers(0, 5, low).astype(np.uint8)
     up = NearestUpsampler.upsample(ids, size)
     rows, cols = nearest_index(size[0], low[0]), nearest_index(size[1], low[1])
     assert np.array_equal(up, ids[rows][:, cols])
+    wide = NearestUpsampler.columns(ids, size)
+    assert np.array_equal(wide, ids[:, cols])
+    assert np.array_equal(NearestUpsampler.rows(wide, low, size), up)
     # Each output pixel's source is the cell its centre falls in.
     centre = (np.arange(size[1]) + 0.5) * low[1] / size[1]
     assert np.all((cols <= centre) & (centre < cols + 1))
@@ -179,6 +186,24 @@ def test_odd_sized_video(int8_onnx: Path, tmp_path: Path) -> None:
     with av.open(str(tmp_path / "o" / "odd.overlay.mp4")) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == 3 and (frames[0].height, frames[0].width) == (70, 94)
+
+
+def test_overlay_from_the_low_resolution_mask(int8_onnx: Path, video: Path) -> None:
+    """The nearest path: each plane is half the frame (rounded down) plus the class colour of
+    the nearest mask pixel at that plane's size; the colour planes are built at the mask's
+    rows and repeated only in the overlay."""
+    painter = YuvPainter(load_model(int8_onnx, threads=1).info.classes)
+    frame = _decoded(video, 1)[0]
+    low = np.random.default_rng(3).integers(0, 26, (40, 40)).astype(np.uint8)
+    colours = painter.colours(frame, low=low)
+    assert all(c.wide.shape[0] == 40 for c in colours)
+    src = _planes(frame)
+    got = _planes(painter.overlay(frame, colours, np.zeros(26)))
+    luts = painter.luts(*matrix_name(frame))
+    for i, lut in enumerate(luts):
+        size = src[i].shape
+        expected = src[i] // 2 + lut[NearestUpsampler.upsample(low, size)].astype(int)
+        assert np.array_equal(got[i], expected), i
 
 
 def test_overlay_reuses_its_frame(int8_onnx: Path, video: Path) -> None:

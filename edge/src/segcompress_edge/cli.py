@@ -149,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         resize=args.resize,
         encoder_threads=args.encoder_threads,
+        decoder_threads=args.decoder_threads,
         workers=args.workers,
     )
     plans = {v: video_outputs(v, out, options) for v in videos}
@@ -238,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count,
         default=1,
         help="video: encoder threads (1; 0: FFmpeg's choice, for 4K on many cores)",
+    )
+    run.add_argument(
+        "--decoder-threads",
+        type=_count,
+        default=1,
+        help="video: decoder threads (1; 0: FFmpeg's choice, for 4K on many cores)",
     )
     run.add_argument("--overlay", action="store_true", help="images: also write overlays")
     run.add_argument("--codec", default="libx264", help="video encoder (libx264; mpeg4...)")

@@ -62,14 +62,21 @@ def source_index(out_len: int, in_len: int) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def argmax0(logits: np.ndarray) -> np.ndarray:
-    """``logits.argmax(0)`` as uint8 (first maximum wins), one contiguous pass per class:
-    several times faster than numpy's strided reduction over the first axis."""
+    """``logits.argmax(0)`` as uint8 (first maximum wins), in contiguous passes per class:
+    several times faster than numpy's strided reduction over the first axis.
+
+    The argmax is the last class that beat the running maximum strictly, and later classes
+    have larger ids: so it is the largest ``c * (logits[c] > max(logits[:c]))``, kept with
+    ``np.maximum`` (branch-free passes, where masked copies would branch per pixel)."""
     best = logits[0].copy()
     ids = np.zeros(best.shape, dtype=np.uint8)
+    higher = np.empty(best.shape, dtype=bool)
+    beat = higher.view(np.uint8)
     for c in range(1, len(logits)):
-        higher = logits[c] > best
-        np.copyto(ids, np.uint8(c), where=higher)
-        np.copyto(best, logits[c], where=higher)
+        np.greater(logits[c], best, out=higher)
+        np.maximum(best, logits[c], out=best)
+        np.multiply(beat, np.uint8(c), out=beat)  # c where class c beat the classes before it
+        np.maximum(ids, beat, out=ids)
     return ids
 
 

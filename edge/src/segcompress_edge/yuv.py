@@ -3,18 +3,19 @@
 A 1080p frame converted to RGB, shrunk for the model, blended in RGB and converted back to YUV
 for the encoder spends most of its CPU on colour conversions and full-size resampling. Here
 swscale makes the model-sized RGB input straight from the decoder's planes
-(:func:`model_input`), the mask is upsampled by precomputed indices to the size of each plane
-(:class:`NearestUpsampler`), and the palette, converted to YUV once, is blended into the planes
-(:class:`YuvPainter`). Blending commutes with the (affine) RGB->YUV conversion, so the result
-equals the RGB overlay up to rounding, except that chroma takes the class of one pixel of each
-2x2 block where an RGB overlay's conversion would average the block's colours.
+(:func:`model_input`), the mask is upsampled to the size of each plane by repeating runs of
+rows and columns whose lengths are computed once per size (:class:`NearestUpsampler`), and the
+palette, converted to YUV once, is blended into the planes (:class:`YuvPainter`). Blending
+commutes with the (affine) RGB->YUV conversion, so the result equals the RGB overlay up to
+rounding, except that chroma takes the class of one pixel of each 2x2 block where an RGB
+overlay's conversion would average the block's colours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import av
 import numpy as np
@@ -23,6 +24,8 @@ from segcompress_edge.draw import LEGEND_ROWS, Painter
 from segcompress_edge.meta import ClassTable
 
 __all__ = [
+    "SWS_THREADS",
+    "LowColour",
     "NearestUpsampler",
     "YuvPainter",
     "as_yuv420p",
@@ -30,9 +33,14 @@ __all__ = [
     "nearest_index",
     "plane",
     "rgb_to_yuv",
+    "runs",
 ]
 
 INTERPOLATION = "BILINEAR"  # swscale's filter whose input is closest to Pillow's bilinear
+# swscale on the calling thread: its own slice threads (PyAV's default, one per core) cost as
+# much CPU and more in hand-offs, beside the pipeline's busy stages (0.6 ms of 19 per 1080p
+# frame end to end, measured).
+SWS_THREADS = 1
 _KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
 _BT709 = 1  # AVCOL_SPC_BT709
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
@@ -45,14 +53,16 @@ def as_yuv420p(frame: Any, size: tuple[int, int] | None = None) -> Any:
     if name == "yuv420p" and (size is None or size == (frame.width, frame.height)):
         return frame
     width, height = size or (frame.width, frame.height)
-    return frame.reformat(width=width, height=height, format="yuv420p")
+    return frame.reformat(width=width, height=height, format="yuv420p", threads=SWS_THREADS)
 
 
 def model_input(frame: Any, input_size: Sequence[int]) -> np.ndarray:
     """The ``H x W x 3`` RGB uint8 model input, resized by swscale from the decoder's planes
     (never a full-size RGB frame)."""
     h, w = int(input_size[0]), int(input_size[1])
-    small = frame.reformat(width=w, height=h, format="rgb24", interpolation=INTERPOLATION)
+    small = frame.reformat(
+        width=w, height=h, format="rgb24", interpolation=INTERPOLATION, threads=SWS_THREADS
+    )
     return small.to_ndarray()
 
 
@@ -88,29 +98,70 @@ def nearest_index(out_len: int, in_len: int) -> np.ndarray:
     return np.minimum(src, in_len - 1)
 
 
+class Runs(NamedTuple):
+    """Nearest-neighbour resize of a low-resolution array to one plane's size, as runs:
+    :func:`nearest_index` never decreases, so each source row covers ``rows[r]`` consecutive
+    output rows and each source column ``cols[c]`` consecutive output columns (0 where a side
+    shrinks). ``areas``/``codes``: the cells' few distinct areas, and for each cell its area's
+    index times 256, to count classes by area with one integer ``bincount``."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    areas: np.ndarray
+    codes: np.ndarray
+
+
 @lru_cache(maxsize=8)
-def _indices(low: tuple[int, int], out: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    rows, cols = nearest_index(out[0], low[0]), nearest_index(out[1], low[1])
-    area = np.outer(np.bincount(rows, minlength=low[0]), np.bincount(cols, minlength=low[1]))
-    return rows, cols, area.ravel().astype(np.float64)  # bincount's weights are float64
+def runs(low: tuple[int, int], out: tuple[int, int]) -> Runs:
+    """The :class:`Runs` of a ``low`` (h, w) to ``out`` (H, W) resize, computed once per size."""
+    rows = np.bincount(nearest_index(out[0], low[0]), minlength=low[0])
+    cols = np.bincount(nearest_index(out[1], low[1]), minlength=low[1])
+    areas, index = np.unique(np.outer(rows, cols).ravel(), return_inverse=True)
+    return Runs(rows, cols, areas, index.astype(np.intp) * 256)
 
 
 class NearestUpsampler:
-    """Class ids of a low-resolution mask at a frame's luma and chroma sizes, by nearest
-    neighbour through index tables computed once per size (two ``np.take``: a gather of the
-    columns, then whole rows)."""
+    """Class ids (or any values) of a low-resolution mask at a frame's luma and chroma sizes,
+    by nearest neighbour: two ``np.repeat`` by the :class:`Runs`' lengths (copies of runs,
+    where an index table's ``np.take`` gathers pixel by pixel). :meth:`columns` and
+    :meth:`rows` are its two halves: the overlay repeats the rows as it blends, so no
+    full-size colour plane waits in a queue."""
+
+    @staticmethod
+    def columns(low: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """``low`` (h x w) resized to ``size[1]`` columns; still h rows."""
+        return np.repeat(low, runs(low.shape, size).cols, axis=1)
+
+    @staticmethod
+    def rows(wide: np.ndarray, low_shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+        """:meth:`columns`' result resized to ``size[0]`` rows."""
+        return np.repeat(wide, runs(low_shape, size).rows, axis=0)
 
     @staticmethod
     def upsample(low: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        rows, cols, _ = _indices(low.shape, size)
-        return np.take(np.take(low, cols, axis=1), rows, axis=0)
+        wide = NearestUpsampler.columns(low, size)
+        return NearestUpsampler.rows(wide, low.shape, size)
 
     @staticmethod
     def counts(low: np.ndarray, size: tuple[int, int], num_classes: int) -> np.ndarray:
-        """Pixel count of each class in :meth:`upsample`'s result, from the cells' areas."""
-        area = _indices(low.shape, size)[2]
-        counts = np.bincount(low.ravel(), weights=area, minlength=num_classes)
+        """Pixel count of each class (ids < 256) in :meth:`upsample`'s result, from the cells'
+        areas: per distinct area, the classes' cells counted, times the area."""
+        r = runs(low.shape, size)
+        cells = np.bincount(r.codes + low.ravel(), minlength=len(r.areas) * 256)
+        counts = r.areas @ cells.reshape(len(r.areas), 256)
         return counts[:num_classes].astype(np.int64)
+
+
+class LowColour(NamedTuple):
+    """A plane's colour term with only its columns at the plane's size (``wide``: one row per
+    row of the model's mask), the rows repeated when :meth:`full` is called."""
+
+    wide: np.ndarray
+    low_shape: tuple[int, int]
+    size: tuple[int, int]
+
+    def full(self) -> np.ndarray:
+        return NearestUpsampler.rows(self.wide, self.low_shape, self.size)
 
 
 def chroma_size(height: int, width: int) -> tuple[int, int]:
@@ -148,9 +199,10 @@ class YuvPainter:
 
     def colours(
         self, frame: Any, low: np.ndarray | None = None, ids: np.ndarray | None = None
-    ) -> list[np.ndarray]:
+    ) -> list[Any]:
         """The colour term of each plane of ``frame``: from the model's low-resolution class
-        ids ``low`` by nearest neighbour (the lookup done on the small mask), or from ``ids``
+        ids ``low`` by nearest neighbour (the lookup done on the small mask; each a
+        :class:`LowColour` whose rows :meth:`overlay` repeats as it blends), or from ``ids``
         at the frame's size (chroma: the top-left pixel of each 2x2 block)."""
         luts = self.luts(*matrix_name(frame))
         if ids is not None:
@@ -160,7 +212,7 @@ class YuvPainter:
             raise ValueError("colours() needs low or ids")
         sizes = [(frame.height, frame.width)] + [chroma_size(frame.height, frame.width)] * 2
         return [
-            NearestUpsampler.upsample(np.take(lut, low), n)
+            LowColour(NearestUpsampler.columns(np.take(lut, low), n), low.shape, n)
             for lut, n in zip(luts, sizes, strict=True)
         ]
 
@@ -191,7 +243,7 @@ class YuvPainter:
                 np.right_shift(src, 1, out=dst)
             else:
                 np.copyto(dst, np.take(self._base, src))
-            dst += colour
+            dst += colour.full() if isinstance(colour, LowColour) else colour
         self._legend(out, shares, matrix, full)
         out.colorspace, out.color_range = frame.colorspace, frame.color_range
         return out
