@@ -60,6 +60,10 @@ bench: $(STAMP)
 		student_q student_s --rounds 7 --results $(R)/int8_ab_student_lite.json
 	$(RUN)/bench_int8_ab.py --models student_lite student_lite:upsample=nearest --rounds 7 \
 		--results $(R)/int8_ab_student_lite_nearest.json
+	$(RUN)/bench_int8_ab.py --models student_lite --zero-pad --nchw-logits --rounds 7 \
+		--results $(R)/int8_ab_student_lite_nhwc_logits.json
+	$(RUN)/bench_int8_ab.py --models student_s student_q --nchw-logits --rounds 7 \
+		--results $(R)/int8_ab_nhwc_logits_others.json
 	$(RUN)/bench_ort_settings.py --rounds 7 --models student_s student_xs
 	$(RUN)/bench_edge_video.py
 	$(RUN)/bench_edge_video.py --runtime openvino --json $(R)/bench_edge_video_openvino.json

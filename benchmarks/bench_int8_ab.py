@@ -12,10 +12,13 @@ in ONNX Runtime and in OpenVINO. With several ``--models`` (``NAME`` or ``NAME:k
 for model arguments) all of them are timed in the same rounds, and every candidate is also
 compared with the first model's ORT FP32 file. ``--before`` adds each model's files as exported
 and quantized before BENCHMARKS.md's "Constant resize scales" (``int8_files.as_before``), in
-the same rounds; ``--profile-runs`` adds ORT's per-operator profile of each FP32 and default INT8
-file; ``--qoperator`` adds ORT's quantized file in QOperator format; ``--openvino-whole`` adds
-every file in OpenVINO with the whole graph run by OpenVINO (:data:`OPENVINO_WHOLE`). Writes
-``benchmarks/results/int8_ab.json``.
+the same rounds; ``--zero-pad`` adds each model exported with the zero pad to its size divisor
+kept, as before ``onnx_export.drop_noop_pads`` (``int8_files.ZERO_PAD``); ``--profile-runs``
+adds ORT's per-operator profile of each FP32 and default INT8 file; ``--qoperator`` adds ORT's
+quantized file in QOperator format; ``--openvino-whole`` adds every file in OpenVINO with the
+whole graph run by OpenVINO (:data:`OPENVINO_WHOLE`); ``--nchw-logits`` adds every file in
+ONNX Runtime with its logits' last resize run NCHW (:data:`ORT_NCHW`), as before
+``runtime.channels_last_logits_resize``. Writes ``benchmarks/results/int8_ab.json``.
 
     .venv/bin/python benchmarks/bench_int8_ab.py [--models student_s student_q] [--size 256x256]
 """
@@ -38,11 +41,12 @@ from harness import (
     markdown_table,
     write_result,
 )
-from int8_files import BEFORE, QOPERATOR, build_files
+from int8_files import BEFORE, QOPERATOR, ZERO_PAD, build_files
 from op_profile import op_category, profile_onnxruntime
 
 from segcompress.cli.common import size_arg
 from segcompress.deploy import openvino_runtime
+from segcompress.deploy import runtime as runtime_module
 from segcompress.deploy.runtime import load_predictor
 from segcompress.errors import DataError
 
@@ -69,14 +73,20 @@ def refuse_unrunnable(
 # A runtime label: OpenVINO running the logits' final resize itself, as before
 # openvino_runtime.split_logits_resize left it to torch (BENCHMARKS.md, "OpenVINO's logits").
 OPENVINO_WHOLE = "openvino, whole graph"
+# A runtime label: ONNX Runtime running the file's logits resize NCHW, as before
+# runtime.channels_last_logits_resize made it run channels-last.
+ORT_NCHW = "onnxruntime, NCHW logits resize"
 
 
 def load_candidate(path: Path, threads: int, runtime: str) -> Any:
-    """The predictor of ``path`` in ``runtime`` (``onnxruntime``, ``openvino`` or
-    :data:`OPENVINO_WHOLE`)."""
+    """The predictor of ``path`` in ``runtime`` (``onnxruntime``, ``openvino``,
+    :data:`OPENVINO_WHOLE` or :data:`ORT_NCHW`)."""
     if runtime == OPENVINO_WHOLE:
         with mock.patch.object(openvino_runtime, "split_logits_resize", lambda _model: None):
             return load_predictor(path, threads=threads, runtime="openvino")
+    if runtime == ORT_NCHW:
+        with mock.patch.object(runtime_module, "channels_last_logits_resize", lambda _p: False):
+            return load_predictor(path, threads=threads, runtime="onnxruntime")
     return load_predictor(path, threads=threads, runtime=runtime)
 
 
@@ -152,10 +162,27 @@ def main() -> None:
         action="store_true",
         help="add every file in OpenVINO with the logits' resize run by OpenVINO",
     )
+    parser.add_argument(
+        "--zero-pad",
+        action="store_true",
+        help="also each model exported with its zero pad kept (as before drop_noop_pads)",
+    )
+    parser.add_argument(
+        "--nchw-logits",
+        action="store_true",
+        help="add every file in ONNX Runtime with the logits' resize run NCHW (as before)",
+    )
     args = parser.parse_args()
-    runtimes = ("onnxruntime", "openvino", *([OPENVINO_WHOLE] if args.openvino_whole else []))
+    runtimes = (
+        "onnxruntime",
+        "openvino",
+        *([OPENVINO_WHOLE] if args.openvino_whole else []),
+        *([ORT_NCHW] if args.nchw_logits else []),
+    )
     if args.before:
         args.models = [m for spec in args.models for m in (spec, spec + BEFORE)]
+    if args.zero_pad:
+        args.models = [m for spec in args.models for m in (spec, spec + ZERO_PAD)]
     started = machine_snapshot(args.threads)
     size = tuple(args.size)
     x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
@@ -169,7 +196,8 @@ def main() -> None:
             for spec, built in files.items()
             for label, path in built.items()
             for runtime in runtimes
-            if not (label == QOPERATOR and runtime != "onnxruntime")  # com.microsoft QLinear ops
+            # com.microsoft QLinear ops
+            if not (label == QOPERATOR and runtime not in ("onnxruntime", ORT_NCHW))
         }
         unrunnable = refuse_unrunnable(predictors, x)
         calls = {" | ".join(key): (lambda p=p: p(x)) for key, p in predictors.items()}

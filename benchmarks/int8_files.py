@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from segcompress.cli.common import key_value
 from segcompress.data.classes import IDD_LEVEL3
-from segcompress.deploy import quantize
+from segcompress.deploy import onnx_export, quantize
 from segcompress.deploy.metadata import ModelInfo
 from segcompress.deploy.onnx_export import export_model
 from segcompress.deploy.quantize import quantize_onnx
@@ -27,6 +27,7 @@ from segcompress.models.registry import create_model
 
 CALIB_N = 16
 BEFORE = " (before)"  # suffix of a --before model's candidates
+ZERO_PAD = " (zero pad kept)"  # suffix of a --zero-pad model's candidates
 QOPERATOR = "INT8, ORT quantizer, QOperator"
 # label -> quantize_onnx options of the INT8 files every model gets
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -94,10 +95,14 @@ def build_files(
 ) -> dict[str, Path]:
     """The FP32 file of the model ``spec`` and its INT8 files (:data:`VARIANTS`, and
     :data:`QOPERATOR` with ``qoperator``), under ``work``; a spec ending in :data:`BEFORE` is
-    built :func:`as_before`."""
+    built :func:`as_before`, one ending in :data:`ZERO_PAD` exported with the zero pad to the
+    model's size divisor kept in the graph."""
     if spec.endswith(BEFORE):
         with as_before():
             return build_files(spec.removesuffix(BEFORE), size, work, qoperator)
+    if spec.endswith(ZERO_PAD):  # exported as before onnx_export.drop_noop_pads
+        with mock.patch.object(onnx_export, "drop_noop_pads", lambda _proto: 0):
+            return build_files(spec.removesuffix(ZERO_PAD), size, work, qoperator)
     files = {"FP32": export_spec(spec, size, work / "fp32.onnx")}
     images = smooth_images(CALIB_N, size, 0)
     for i, (label, options) in enumerate(VARIANTS.items()):

@@ -138,6 +138,26 @@ def test_openvino_whole_candidate_runs_the_resize_in_openvino(tmp_path) -> None:
     assert (cut(x) - whole(x)).abs().max() <= 1e-4
 
 
+def test_nchw_logits_candidate_runs_the_resize_as_before(tmp_path) -> None:
+    """The A/B's two ONNX Runtime candidates differ only in the layout of the logits' resize."""
+    import torch
+
+    from segcompress.data.classes import IDD_LEVEL3
+    from segcompress.deploy.metadata import ModelInfo
+    from segcompress.deploy.onnx_export import export_model
+    from segcompress.models.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("student_xs").eval()
+    path = tmp_path / "fp32.onnx"
+    export_model(model, path, ModelInfo.of_model(model, (32, 32), IDD_LEVEL3))
+    nhwc = ab.load_candidate(path, 1, "onnxruntime")
+    nchw = ab.load_candidate(path, 1, ab.ORT_NCHW)
+    assert nhwc.channels_last_output and not nchw.channels_last_output
+    x = torch.randn(1, 3, 32, 32)
+    assert (nhwc(x) - nchw(x)).abs().max() <= 1e-5
+
+
 def test_a_file_the_runtime_cannot_run_is_dropped_with_its_reason() -> None:
     """NNCF's per-channel activation scales run in OpenVINO only; the other candidates are
     still timed, and the refused one is named in the results."""

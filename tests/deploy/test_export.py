@@ -11,7 +11,11 @@ import pytest
 import torch
 
 from segcompress.deploy.metadata import METADATA_PREFIX
-from segcompress.deploy.onnx_export import export_checkpoint, verification_runtimes
+from segcompress.deploy.onnx_export import (
+    drop_noop_pads,
+    export_checkpoint,
+    verification_runtimes,
+)
 from segcompress.errors import DataError
 from segcompress.models.export import INPUT_NAME
 
@@ -53,6 +57,42 @@ def test_fixed_export_has_fixed_hw_dynamic_batch_and_metadata(fp32_onnx: Path) -
     external = onnx.TensorProto.EXTERNAL
     assert not any(t.data_location == external for t in proto.graph.initializer)
     onnx.checker.check_model(proto)
+
+
+def test_fixed_export_drops_the_zero_pad_a_dynamic_one_keeps(
+    fp32_onnx: Path, dynamic_onnx: Path
+) -> None:
+    """At a fixed size that is a multiple of the model's divisor the pad to that multiple is
+    zero: the file has no Pad left to copy the image (and, once quantized, to wrap in a
+    quantize/dequantize pair). A dynamic file computes its pad at run time and keeps it."""
+    assert "Pad" not in {n.op_type for n in onnx.load(str(fp32_onnx)).graph.node}
+    assert "Pad" in {n.op_type for n in onnx.load(str(dynamic_onnx)).graph.node}
+
+
+def test_drop_noop_pads_keeps_a_real_pad() -> None:
+    """Only a constant pad of zeros goes; its reader then reads the pad's input."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def graph(pads: list[int]) -> onnx.ModelProto:
+        nodes = [
+            helper.make_node("Pad", ["x", "pads"], ["p"]),
+            helper.make_node("Relu", ["p"], ["y"]),
+        ]
+        value = helper.make_tensor_value_info
+        return helper.make_model(
+            helper.make_graph(
+                nodes,
+                "g",
+                [value("x", TensorProto.FLOAT, [1, 1, 2, 2])],
+                [value("y", TensorProto.FLOAT, None)],
+                [numpy_helper.from_array(np.array(pads, np.int64), "pads")],
+            )
+        )
+
+    zero, real = graph([0] * 8), graph([0, 0, 0, 0, 0, 0, 1, 1])
+    assert (drop_noop_pads(zero), drop_noop_pads(real)) == (1, 0)
+    assert [(n.op_type, list(n.input)) for n in zero.graph.node] == [("Relu", ["x"])]
+    assert [n.op_type for n in real.graph.node] == ["Pad", "Relu"]
 
 
 def test_dynamic_export_runs_other_sizes(dynamic_onnx: Path, trained_model) -> None:

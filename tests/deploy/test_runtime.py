@@ -10,9 +10,14 @@ import pytest
 import torch
 
 from segcompress.data import load_split
+from segcompress.data.classes import IDD_LEVEL3
+from segcompress.deploy import runtime
+from segcompress.deploy.metadata import ModelInfo
 from segcompress.deploy.runtime import evaluate_predictor, load_predictor, renormalize
 from segcompress.errors import DataError, UsageError
 from tests.deploy.conftest import MEAN, STD
+
+_INFO = ModelInfo(classes=IDD_LEVEL3, input_size=(32, 48), mean=MEAN, std=STD)
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +125,64 @@ def test_bad_batch_shape(predictors) -> None:
     for p in predictors:
         with pytest.raises(DataError, match=r"expected an image batch \[N, 3, H, W\]"):
             p(torch.zeros(1, 1, 64, 64))
+
+
+class _ConvResize(torch.nn.Module):
+    """A convolution and a final resize, as the students end."""
+
+    def __init__(self, **resize: object) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 5, 3, stride=2, padding=1)
+        self.resize = resize
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(self.conv(x), **self.resize)
+
+
+@pytest.mark.parametrize(
+    ("resize", "rewritten"),
+    [
+        ({"scale_factor": 2, "mode": "bilinear", "align_corners": False}, True),
+        ({"scale_factor": (4, 2), "mode": "bilinear", "align_corners": False}, True),
+        ({"scale_factor": 2, "mode": "bilinear", "align_corners": True}, True),
+        ({"scale_factor": 2, "mode": "nearest"}, False),
+        ({"scale_factor": 2, "mode": "bicubic", "align_corners": False}, False),
+    ],
+)
+def test_only_a_linear_logits_resize_runs_channels_last(
+    tmp_path: Path, resize: dict, rewritten: bool
+) -> None:
+    """ONNX Runtime runs a linear resize of the logits channels-last (the graph's output NHWC,
+    handed back as an NCHW view) and every other resize as it is; both equal the torch module."""
+    torch.manual_seed(0)
+    model = _ConvResize(**resize).eval()
+    x = torch.randn(2, 3, 32, 48)
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(model, (x,), str(path), input_names=["x"], dynamo=True)
+    proto = onnx.load(str(path))
+    assert runtime.channels_last_logits_resize(proto) is rewritten
+    predictor = runtime._load_ort(path, _INFO, device="cpu", threads=1, int8=False)
+    assert predictor.channels_last_output is rewritten
+    with torch.no_grad():
+        expected = model(x)
+    got = torch.from_numpy(predictor._run(x.numpy()))
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max() <= 1e-5
+    if rewritten:  # the session itself delivers NHWC logits
+        assert predictor.session.get_outputs()[0].shape[1:] == [*expected.shape[2:], 5]
+        assert got.permute(0, 2, 3, 1).is_contiguous()
+
+
+def test_student_files_resize_their_logits_channels_last(fp32_onnx: Path, int8_report) -> None:
+    """The exported student (FP32 and INT8) ends in the 2x bilinear resize: ONNX Runtime runs
+    it channels-last, with the logits the file itself computes."""
+    x = torch.randn(3, 3, 64, 64)
+    for path in (fp32_onnx, int8_report.path):
+        predictor = load_predictor(path, device="cpu", threads=1)
+        assert predictor.channels_last_output
+        assert predictor.session.get_outputs()[0].shape[1:] == [64, 64, 26]
+        plain = runtime.onnx_session(path, threads=1)
+        expected = plain.run(None, {plain.get_inputs()[0].name: x.numpy()})[0]
+        got = predictor(x)
+        assert got.shape == (3, 26, 64, 64)
+        assert np.abs(got.numpy() - expected).max() <= 1e-5

@@ -40,6 +40,7 @@ from segcompress.models.fuse import fuse
 __all__ = [
     "ExportReport",
     "ParityReport",
+    "drop_noop_pads",
     "export_checkpoint",
     "export_model",
     "runtime_runner",
@@ -114,6 +115,36 @@ def _opset(proto: onnx.ModelProto) -> int:
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
+def drop_noop_pads(proto: onnx.ModelProto) -> int:
+    """Remove, in place, every ``Pad`` whose pads are a constant of zeros (the pad to a multiple
+    of ``size_divisor`` in a graph fixed to a size that is one already), its readers reading its
+    input instead; returns how many went. Runtimes copy such a pad rather than skip it, and a
+    quantizer wraps it in a quantize/dequantize pair (BENCHMARKS.md, "Which padding, and how
+    fast is `student_lite` in INT8?"). A pad computed at run time (dynamic sizes) stays."""
+    graph = proto.graph
+    constants = {i.name: i for i in graph.initializer}
+    for node in graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value"), None)
+        if node.op_type == "Constant" and value is not None:
+            constants[node.output[0]] = value
+    outputs = {o.name for o in graph.output}
+    dropped = 0
+    for node in list(graph.node):
+        if node.op_type != "Pad" or node.domain or node.output[0] in outputs:
+            continue
+        if len(node.input) < 2 or node.input[1] not in constants:
+            continue
+        if onnx.numpy_helper.to_array(constants[node.input[1]]).any():
+            continue
+        for reader in graph.node:
+            for i, name in enumerate(reader.input):
+                if name == node.output[0]:
+                    reader.input[i] = node.input[0]
+        graph.node.remove(node)
+        dropped += 1
+    return dropped
+
+
 def export_model(
     model: nn.Module,
     path: str | Path,
@@ -123,7 +154,8 @@ def export_model(
     opset: int | None = None,
     verbose: bool = False,
 ) -> Path:
-    """Fuse ``model``, export it to ``path`` with ``info`` as metadata, run the ONNX checker.
+    """Fuse ``model``, export it to ``path`` with ``info`` as metadata (zero pads dropped:
+    :func:`drop_noop_pads`), run the ONNX checker.
 
     ``verbose``: let torch.onnx print its own progress lines (quiet by default).
     """
@@ -147,6 +179,7 @@ def export_model(
             verbose=verbose,
         )
         proto = onnx.load(str(raw))
+    drop_noop_pads(proto)
     write_info(proto, info, precision="fp32", dynamic=str(dynamic).lower())
     try:
         onnx.checker.check_model(proto, full_check=True)
