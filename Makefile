@@ -78,10 +78,11 @@ bench: $(STAMP)
 # (estimates from the recorded epoch times): the IDD-Lite grid about 2.5 hours, the synthetic
 # set about 65 minutes, the patience study's suites about 3.5 days together (select 2 h, final
 # 7 h, unlabeled 2.5 h, longer 2.5 h, long_teacher 18 h, student_q 23 h, pretrained 3.5 h,
-# pretrained_native about 24 h: the 144x192 epoch times scaled by pixel count; rows shared by
-# suites train once); then the INT8, teacher-view and padding checks, minutes each;
-# the demo's ImageNet check (synthetic set, 15 runs at the demo's recipe) about 35 minutes.
-PATIENCE_SUITES := select final unlabeled longer long_teacher student_q pretrained pretrained_native
+# pretrained_variants 1.5 h, pretrained_native about 24 h: the 144x192 epoch times scaled by
+# pixel count; rows shared by suites train once); then the INT8, teacher-view and padding
+# checks, minutes each; the demo's ImageNet check (synthetic set, 15 runs at the demo's
+# recipe) about 35 minutes.
+PATIENCE_SUITES := select final unlabeled longer long_teacher student_q pretrained pretrained_variants pretrained_native
 PATIENT := runs/bench/patient
 bench-accuracy: $(STAMP)
 	$(RUN)/bench_idd_lite.py --data $(DATA)
