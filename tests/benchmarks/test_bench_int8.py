@@ -116,9 +116,8 @@ def test_qoperator_file_quantizes_the_concatenations_that_qdq_leaves_in_fp32(tmp
     assert "Concat" in ops(qdq) and "Concat" not in ops(qop)
 
 
-def test_openvino_whole_candidate_runs_the_resize_in_openvino(tmp_path) -> None:
-    """The A/B's two OpenVINO candidates differ only in who runs the logits' resize."""
-    pytest.importorskip("openvino")
+def _student_xs_onnx(tmp_path):
+    """``student_xs`` (seed 0) exported at 32x32: the A/B's candidates load it."""
     import torch
 
     from segcompress.data.classes import IDD_LEVEL3
@@ -130,6 +129,15 @@ def test_openvino_whole_candidate_runs_the_resize_in_openvino(tmp_path) -> None:
     model = create_model("student_xs").eval()
     path = tmp_path / "fp32.onnx"
     export_model(model, path, ModelInfo.of_model(model, (32, 32), IDD_LEVEL3))
+    return path
+
+
+def test_openvino_whole_candidate_runs_the_resize_in_openvino(tmp_path) -> None:
+    """The A/B's two OpenVINO candidates differ only in who runs the logits' resize."""
+    pytest.importorskip("openvino")
+    import torch
+
+    path = _student_xs_onnx(tmp_path)
     cut = ab.load_candidate(path, 1, "openvino")
     whole = ab.load_candidate(path, 1, ab.OPENVINO_WHOLE)
     assert cut.graph.logits_scale == (2, 2) and whole.graph.logits_scale is None
@@ -142,15 +150,7 @@ def test_nchw_logits_candidate_runs_the_resize_as_before(tmp_path) -> None:
     """The A/B's two ONNX Runtime candidates differ only in the layout of the logits' resize."""
     import torch
 
-    from segcompress.data.classes import IDD_LEVEL3
-    from segcompress.deploy.metadata import ModelInfo
-    from segcompress.deploy.onnx_export import export_model
-    from segcompress.models.registry import create_model
-
-    torch.manual_seed(0)
-    model = create_model("student_xs").eval()
-    path = tmp_path / "fp32.onnx"
-    export_model(model, path, ModelInfo.of_model(model, (32, 32), IDD_LEVEL3))
+    path = _student_xs_onnx(tmp_path)
     nhwc = ab.load_candidate(path, 1, "onnxruntime")
     nchw = ab.load_candidate(path, 1, ab.ORT_NCHW)
     assert nhwc.channels_last_output and not nchw.channels_last_output

@@ -16,6 +16,7 @@ from segcompress.deploy.benchmark import benchmark
 from segcompress.deploy.runtime import load_predictor
 from segcompress.errors import DataError, UsageError
 from segcompress.models.export import INPUT_NAME
+from tests.deploy.graphs import ConvResize
 
 openvino = pytest.importorskip("openvino")
 
@@ -162,18 +163,6 @@ def test_nncf_engine_refuses_other_calibration(fp32_onnx: Path, tmp_path: Path) 
         quantize_onnx(fp32_onnx, tmp_path / "q.onnx", _images(1, 0), engine="tvm")
 
 
-class _ConvResize(torch.nn.Module):
-    """A convolution and a final resize, as the students end."""
-
-    def __init__(self, **resize: object) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 5, 3, stride=2, padding=1)
-        self.resize = resize
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.interpolate(self.conv(x), **self.resize)
-
-
 @pytest.mark.parametrize(
     ("resize", "cut"),
     [
@@ -192,7 +181,7 @@ def test_only_a_whole_factor_half_pixel_bilinear_resize_is_left_to_torch(
     """Cutting the logits' resize out of the graph never changes the answer: every case equals
     the torch module, whether the runtime cut it or ran it whole."""
     torch.manual_seed(0)
-    model = _ConvResize(**resize).eval()
+    model = ConvResize(**resize).eval()
     x = torch.randn(2, 3, 32, 48)
     path = tmp_path / "m.onnx"
     torch.onnx.export(model, (x,), str(path), input_names=["x"], dynamo=True)

@@ -16,6 +16,7 @@ from segcompress.deploy.metadata import ModelInfo
 from segcompress.deploy.runtime import evaluate_predictor, load_predictor, renormalize
 from segcompress.errors import DataError, UsageError
 from tests.deploy.conftest import MEAN, STD
+from tests.deploy.graphs import ConvResize
 
 _INFO = ModelInfo(classes=IDD_LEVEL3, input_size=(32, 48), mean=MEAN, std=STD)
 
@@ -127,18 +128,6 @@ def test_bad_batch_shape(predictors) -> None:
             p(torch.zeros(1, 1, 64, 64))
 
 
-class _ConvResize(torch.nn.Module):
-    """A convolution and a final resize, as the students end."""
-
-    def __init__(self, **resize: object) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 5, 3, stride=2, padding=1)
-        self.resize = resize
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.interpolate(self.conv(x), **self.resize)
-
-
 @pytest.mark.parametrize(
     ("resize", "rewritten"),
     [
@@ -155,7 +144,7 @@ def test_only_a_linear_logits_resize_runs_channels_last(
     """ONNX Runtime runs a linear resize of the logits channels-last (the graph's output NHWC,
     handed back as an NCHW view) and every other resize as it is; both equal the torch module."""
     torch.manual_seed(0)
-    model = _ConvResize(**resize).eval()
+    model = ConvResize(**resize).eval()
     x = torch.randn(2, 3, 32, 48)
     path = tmp_path / "m.onnx"
     torch.onnx.export(model, (x,), str(path), input_names=["x"], dynamo=True)
