@@ -91,6 +91,10 @@ bench-accuracy: $(STAMP)
 		$(RUN)/bench_kd_patience.py --data $(DATA) --suite $$s || exit 1; done
 	$(RUN)/bench_int8_student.py --data $(DATA) --out $(PATIENT) \
 		--runs 'student_q-*-24-ep-s?' 'student_s-dist-24-ep-s?' --upsample bilinear nearest
+	$(RUN)/bench_int8_student.py --data $(DATA) --out $(PATIENT) \
+		--runs 'student_lite-*-encoder-efficientnet_lite?-s0' --results $(R)/int8_student_lite_variants.json
+	$(RUN)/bench_int8_student.py --data $(DATA) --out $(PATIENT) \
+		--runs 'student_lite-*-pretrained-true-amp-bf16-img-size-227x320-s?' --results $(R)/int8_student_lite_native.json
 	$(RUN)/bench_teacher_tta.py --data $(DATA) --amp bf16 \
 		--teacher $(PATIENT)/teacher-48-ep-amp-bf16-s0/last.pt
 	$(RUN)/bench_encoder_padding.py --data $(DATA)
